@@ -1,0 +1,293 @@
+//! The dispatcher: the contract between the core and the adapter.
+//!
+//! Calling contract (the adapter must follow it; the core never calls out):
+//! 1. Build a [`Monitor`] from a list of modules; read [`Monitor::interest`] once and compile
+//!    the seccomp filter from it. Calls not in the interest are never seen by the monitor.
+//! 2. Report process events as they happen: [`Monitor::on_spawn`] for the first process,
+//!    [`Monitor::on_clone`], [`Monitor::on_exec`], [`Monitor::on_exit`].
+//! 3. For each trapped call: [`Monitor::on_syscall_enter`] returns a [`Disposition`] that the
+//!    adapter carries out. If it is [`Disposition::Pass`] with `inspect`, or a `Rewrite` with
+//!    `inspect`, the adapter takes an exit stop and calls [`Monitor::on_syscall_exit`] with
+//!    the real result, then applies the returned [`ExitFixup`]. A [`Disposition::Block`]
+//!    parks the thread until [`Monitor::poll_event`] yields its [`Event::Complete`].
+//! 4. After every call into the monitor, drain [`Monitor::poll_event`] until `None`.
+//!
+//! `now` is monotonic time since the monitor started, passed in so the core stays pure.
+//! Guest errors are data (`Emulate(Err(errno))`), never Rust errors.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use viewos_abi::{Errno, Sysno, Syscall, SyscallArgs};
+
+use crate::mem::GuestMem;
+use crate::process::{CloneFlags, FsState, Processes, Tid};
+use crate::stats::Stats;
+use crate::trace;
+
+/// Monotonic time since the monitor started, in nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Nanos(pub u64);
+
+/// What a module needs from the interception of one syscall. The adapter picks the
+/// mechanism (seccomp user notification, ptrace) that provides it; the core does not care.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Need {
+    /// Decisions are only `Pass` (no inspect), `Emulate` or `Block`.
+    Decide,
+    /// Decisions may rewrite arguments, inspect the result, or the call changes state the
+    /// monitor cannot change on the guest's behalf (exec, chdir): needs a ptrace stop.
+    Control,
+    /// Always refuse with this errno, in the filter itself: no stop at all.
+    Refuse(Errno),
+}
+
+/// A data blob the adapter places in per-thread scratch memory that no other guest thread
+/// can modify, then points argument `arg` at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scratch {
+    pub arg: usize,
+    pub data: Vec<u8>,
+}
+
+/// What to do with a trapped call. The adapter carries it out exactly.
+#[must_use]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Let the real call run unchanged; with `inspect`, report its result to `on_syscall_exit`.
+    Pass { inspect: bool },
+    /// Run the real call with these arguments, after placing `scratch` blobs.
+    Rewrite { args: SyscallArgs, scratch: Vec<Scratch>, inspect: bool },
+    /// Do not run the call; the guest sees this result.
+    Emulate(Result<u64, Errno>),
+    /// Park the thread; the result comes later as [`Event::Complete`] for this thread.
+    Block,
+}
+
+impl Disposition {
+    /// Plain pass-through.
+    pub const PASS: Disposition = Disposition::Pass { inspect: false };
+
+    /// The decision's kind, for tracing and statistics.
+    pub fn kind(&self) -> DecisionKind {
+        match self {
+            Disposition::Pass { .. } => DecisionKind::Pass,
+            Disposition::Rewrite { .. } => DecisionKind::Rewrite,
+            Disposition::Emulate(_) => DecisionKind::Emulate,
+            Disposition::Block => DecisionKind::Block,
+        }
+    }
+
+    fn wants_exit(&self) -> bool {
+        matches!(self, Disposition::Pass { inspect: true } | Disposition::Rewrite { inspect: true, .. })
+    }
+}
+
+/// The kind of a decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DecisionKind {
+    Pass,
+    Rewrite,
+    Emulate,
+    Block,
+}
+
+impl DecisionKind {
+    /// Lower-case name used in traces and statistics.
+    pub fn name(self) -> &'static str {
+        match self {
+            DecisionKind::Pass => "pass",
+            DecisionKind::Rewrite => "rewrite",
+            DecisionKind::Emulate => "emulate",
+            DecisionKind::Block => "block",
+        }
+    }
+}
+
+/// What to do with a real call's result at its exit stop.
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitFixup {
+    Keep,
+    SetReturn(Result<u64, Errno>),
+}
+
+/// Something the adapter must act on, drained with [`Monitor::poll_event`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A line for `--trace` (no trailing newline).
+    Trace(String),
+    /// A blocked call of `tid` finished with this result: resume the thread.
+    Complete { tid: Tid, result: Result<u64, Errno> },
+}
+
+/// What a module sees of the monitor while deciding.
+pub struct Ctx<'a> {
+    pub now: Nanos,
+    pub tid: Tid,
+    pub procs: &'a mut Processes,
+}
+
+/// A view module: declares the calls it needs and decides them.
+pub trait Module: Send {
+    /// Short name, for traces.
+    fn name(&self) -> &'static str;
+
+    /// The calls this module wants to see, and what it needs from their interception.
+    fn interest(&self) -> Vec<(Sysno, Need)>;
+
+    /// Decides a call. `None` means "not mine": the next module (or plain pass) decides.
+    fn enter(&mut self, ctx: &mut Ctx<'_>, call: &Syscall, mem: &mut dyn GuestMem) -> Option<Disposition>;
+
+    /// Sees the result of a call this module asked to inspect.
+    fn exit(&mut self, _ctx: &mut Ctx<'_>, _call: &Syscall, _ret: i64, _mem: &mut dyn GuestMem) -> ExitFixup {
+        ExitFixup::Keep
+    }
+
+    /// Blocked calls this module completed since last asked.
+    fn poll_complete(&mut self) -> Option<(Tid, Result<u64, Errno>)> {
+        None
+    }
+}
+
+struct Pending {
+    call: Syscall,
+    module: Option<usize>,
+}
+
+/// The monitor core: process model, modules, statistics and trace.
+pub struct Monitor {
+    procs: Processes,
+    modules: Vec<Box<dyn Module>>,
+    pending: BTreeMap<Tid, Pending>,
+    events: VecDeque<Event>,
+    stats: Stats,
+    tracing: bool,
+}
+
+impl Monitor {
+    /// A monitor running `modules`, in priority order (the first to claim a call decides it).
+    pub fn new(modules: Vec<Box<dyn Module>>) -> Monitor {
+        Monitor {
+            procs: Processes::new(),
+            modules,
+            pending: BTreeMap::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+            tracing: false,
+        }
+    }
+
+    /// Turns `--trace` lines on.
+    pub fn set_tracing(&mut self, on: bool) {
+        self.tracing = on;
+    }
+
+    /// Every call some module needs, merged: `Refuse` wins over `Control`, which wins over
+    /// `Decide` (a stronger need can serve a weaker one).
+    pub fn interest(&self) -> BTreeMap<Sysno, Need> {
+        let mut out: BTreeMap<Sysno, Need> = BTreeMap::new();
+        for m in &self.modules {
+            for (nr, need) in m.interest() {
+                let e = out.entry(nr).or_insert(need);
+                *e = match (*e, need) {
+                    (r @ Need::Refuse(_), _) | (_, r @ Need::Refuse(_)) => r,
+                    (Need::Control, _) | (_, Need::Control) => Need::Control,
+                    _ => Need::Decide,
+                };
+            }
+        }
+        out
+    }
+
+    /// The process model (read-only).
+    pub fn processes(&self) -> &Processes {
+        &self.procs
+    }
+
+    /// Statistics so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The view's first process started.
+    pub fn on_spawn(&mut self, tid: Tid, fs: FsState) {
+        self.procs.spawn(tid, fs);
+    }
+
+    /// `parent` created `child`. Returns false if the parent is unknown.
+    pub fn on_clone(&mut self, parent: Tid, child: Tid, flags: CloneFlags) -> bool {
+        self.procs.clone_thread(parent, child, flags)
+    }
+
+    /// `former`, a thread of group `tgid`, completed an execve.
+    pub fn on_exec(&mut self, tgid: Tid, former: Tid) {
+        if former != tgid {
+            self.pending.remove(&tgid);
+        }
+        self.pending.remove(&former);
+        let _released = self.procs.exec(tgid, former);
+    }
+
+    /// `tid` is gone (exited, killed, or reaped).
+    pub fn on_exit(&mut self, tid: Tid) {
+        self.pending.remove(&tid);
+        let _released = self.procs.exit(tid);
+    }
+
+    /// A trapped call of `tid` is about to run.
+    pub fn on_syscall_enter(&mut self, now: Nanos, tid: Tid, call: Syscall, mem: &mut impl GuestMem) -> Disposition {
+        let mut ctx = Ctx { now, tid, procs: &mut self.procs };
+        let mut decided = None;
+        for (i, m) in self.modules.iter_mut().enumerate() {
+            if let Some(d) = m.enter(&mut ctx, &call, mem) {
+                decided = Some((i, d));
+                break;
+            }
+        }
+        let (module, d) = match decided {
+            Some((i, d)) => (Some(i), d),
+            None => (None, Disposition::PASS),
+        };
+        self.stats.record(call.sysno(), d.kind());
+        if self.tracing {
+            let who = module.map_or("-", |i| self.modules[i].name());
+            let line = trace::enter_line(now, tid, &call, mem, who, &d);
+            self.events.push_back(Event::Trace(line));
+        }
+        if d.wants_exit() {
+            self.pending.insert(tid, Pending { call, module });
+        }
+        self.collect_completions();
+        d
+    }
+
+    /// The real call of `tid` returned `ret` (raw: `-errno` on failure). Only called for
+    /// decisions that asked to inspect.
+    pub fn on_syscall_exit(&mut self, now: Nanos, tid: Tid, ret: i64, mem: &mut impl GuestMem) -> ExitFixup {
+        let Some(p) = self.pending.remove(&tid) else { return ExitFixup::Keep };
+        let mut ctx = Ctx { now, tid, procs: &mut self.procs };
+        let fix = match p.module {
+            Some(i) => self.modules[i].exit(&mut ctx, &p.call, ret, mem),
+            None => ExitFixup::Keep,
+        };
+        if self.tracing {
+            self.events.push_back(Event::Trace(trace::exit_line(now, tid, &p.call, ret, fix)));
+        }
+        self.collect_completions();
+        fix
+    }
+
+    /// The next event for the adapter, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.collect_completions();
+        self.events.pop_front()
+    }
+
+    fn collect_completions(&mut self) {
+        for m in &mut self.modules {
+            while let Some((tid, result)) = m.poll_complete() {
+                self.events.push_back(Event::Complete { tid, result });
+            }
+        }
+    }
+}

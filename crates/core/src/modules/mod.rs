@@ -1,0 +1,7 @@
+//! The view modules of the seed system that live in the core. Each is a [`crate::Module`].
+
+mod intercept;
+mod uname;
+
+pub use intercept::Intercept;
+pub use uname::{Uname, Utsname};
