@@ -1,1 +1,116 @@
-//! placeholder
+//! The ptrace + seccomp adapter: runs a command under the [`viewos_core::Monitor`] and
+//! carries out its decisions on the real processes. This is the only crate that calls
+//! ptrace or seccomp.
+//!
+//! Mechanisms (chosen per call from the core's [`Need`], see ARCHITECTURE.md):
+//! - calls nobody needs: seccomp `ALLOW`, never stopped;
+//! - `Need::Decide` calls: seccomp user notification with the synchronous wake-up,
+//!   answered by a dedicated monitor thread (`notify.rs`), in [`Mechanism::Hybrid`];
+//! - `Need::Control` calls (and everything in [`Mechanism::Ptrace`]): `SECCOMP_RET_TRACE`,
+//!   decided at the ptrace seccomp stop by the tracer thread (`tracer.rs`);
+//! - `Need::Refuse`: `SECCOMP_RET_ERRNO` in the filter itself.
+//! Process events (fork, clone, exec, exit, group-stop) always come through ptrace, which
+//! also provides `PTRACE_O_EXITKILL`: if the monitor dies, every tracee dies.
+
+mod mem;
+mod notify;
+mod scratch;
+mod spawn;
+mod sys;
+mod tracer;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::Write;
+
+use viewos_core::{Errno, Monitor, Need, Sysno, x86_64::nr};
+use viewos_seccomp::{Action, Policy};
+
+pub use mem::ProcMem;
+pub use spawn::SpawnError;
+
+/// How trapped calls reach the monitor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mechanism {
+    /// User notification for calls the core can answer alone, ptrace for the rest.
+    Hybrid,
+    /// Every trapped call stops the tracee under ptrace (`SECCOMP_RET_TRACE`).
+    Ptrace,
+}
+
+/// Options of one run.
+pub struct Options {
+    pub mechanism: Mechanism,
+    /// Where `--trace` lines go, if tracing.
+    pub trace: Option<Box<dyn Write + Send>>,
+}
+
+/// How the view's first process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Exited(i32),
+    Signaled(i32),
+}
+
+impl Status {
+    /// The exit code a shell would report: the code, or 128+N for death by signal N.
+    pub fn shell_code(self) -> i32 {
+        match self {
+            Status::Exited(c) => c,
+            Status::Signaled(s) => 128 + s,
+        }
+    }
+}
+
+/// The result of a run.
+pub struct Outcome {
+    pub status: Status,
+    pub monitor: Monitor,
+}
+
+/// Failures of the monitor itself (never of the guest).
+#[derive(Debug)]
+pub enum RunError {
+    Spawn(SpawnError),
+    Filter(String),
+    Os(&'static str, std::io::Error),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Spawn(e) => e.fmt(f),
+            RunError::Filter(e) => write!(f, "cannot compile the seccomp filter: {e}"),
+            RunError::Os(what, e) => write!(f, "{what}: {e}"),
+        }
+    }
+}
+
+/// The filter policy for `interest` under `mechanism`.
+///
+/// `tgkill` is never routed to the listener: the first process uses it to stop itself
+/// right after installing the filter, before the monitor holds the listener.
+pub fn policy(interest: &BTreeMap<Sysno, Need>, mechanism: Mechanism) -> Policy {
+    let mut p = Policy::allow_all();
+    for (&nr, &need) in interest {
+        let action = match (need, mechanism) {
+            (Need::Refuse(e), _) => Action::Errno(e),
+            (Need::Decide, Mechanism::Hybrid) if nr.0 != nr::TGKILL => Action::Notify,
+            _ => Action::Trace,
+        };
+        p.syscalls.insert(nr.0, action);
+    }
+    p.i386 = Action::Errno(Errno::ENOSYS);
+    p.x32 = Action::Errno(Errno::ENOSYS);
+    p
+}
+
+/// Runs `argv` under `monitor` until every tracee has exited.
+pub fn run(monitor: Monitor, argv: &[OsString], opts: Options) -> Result<Outcome, RunError> {
+    let policy = policy(&monitor.interest(), opts.mechanism);
+    let filter = viewos_seccomp::compile(&policy).map_err(|e| RunError::Filter(format!("{e:?}")))?;
+    let notify = policy.syscalls.values().any(|a| *a == Action::Notify);
+    let path = spawn::resolve(&argv[0]).map_err(RunError::Spawn)?;
+    let child = spawn::spawn(&path, argv, &viewos_seccomp::to_bytes(&filter), notify).map_err(RunError::Spawn)?;
+    tracer::Tracer::new(monitor, child.pid, notify, opts.trace).run()
+}

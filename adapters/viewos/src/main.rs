@@ -1,1 +1,128 @@
-fn main() {}
+//! `viewos`: the command-line front end. Parses options, builds the view's modules, runs the
+//! command under the tracer, and reports the command's exit status as a shell would.
+
+mod cli;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::process::ExitCode;
+
+use viewos_core::modules::{Intercept, Uname, Utsname};
+use viewos_core::{Module, Monitor, Sysno};
+use viewos_tracer::{Mechanism, Options, RunError, SpawnError};
+
+use cli::{Action, Args, TraceTo};
+
+/// Exit status when viewos itself fails (like env(1) and chroot(1)).
+const EXIT_FAILURE: u8 = 125;
+
+/// The built-in demo: a small shell session under `--trace --stats`, in a view with its
+/// own host name, intercepting a few calls.
+fn demo_args() -> Args {
+    let script = r#"echo "hello from inside a view"
+echo "uname -n says: $(uname -n)"
+echo "my pid is $$"
+cat /proc/self/status | grep -E '^(Name|Pid|TracerPid|Seccomp):'
+hostname renamed-inside && echo "after sethostname: $(uname -n)"
+exit 0"#;
+    Args {
+        trace: Some(TraceTo::Stderr),
+        stats: true,
+        intercept: vec!["getpid".into(), "execve".into()],
+        hostname: Some("viewos-demo".into()),
+        command: vec!["/bin/sh".into(), "-c".into(), script.into()],
+        ..Args::default()
+    }
+}
+
+fn host_utsname() -> Utsname {
+    // SAFETY: utsname is plain bytes; uname fills it.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::uname(&mut u) };
+    let fields = [&u.sysname, &u.nodename, &u.release, &u.version, &u.machine, &u.domainname];
+    let mut bytes = Vec::with_capacity(6 * 65);
+    for f in fields {
+        bytes.extend(f.iter().map(|&c| c as u8));
+    }
+    Utsname::from_bytes(&bytes).expect("struct utsname is 6 x 65 bytes")
+}
+
+fn modules(args: &Args) -> Result<Vec<Box<dyn Module>>, String> {
+    let mut m: Vec<Box<dyn Module>> = Vec::new();
+    if let Some(name) = &args.hostname {
+        use std::os::unix::ffi::OsStrExt;
+        let u = Uname::new(host_utsname(), name.as_bytes()).map_err(|_| "--hostname: name longer than 64 bytes".to_string())?;
+        m.push(Box::new(u));
+    }
+    if !args.intercept.is_empty() {
+        let mut calls = Vec::new();
+        for name in &args.intercept {
+            if name == "all" {
+                calls.extend(Sysno::all());
+            } else {
+                calls.push(Sysno::from_name(name).ok_or_else(|| format!("--intercept: unknown system call '{name}'"))?);
+            }
+        }
+        m.push(Box::new(Intercept::new(calls, false)));
+    }
+    Ok(m)
+}
+
+fn run(args: Args) -> ExitCode {
+    let modules = match modules(&args) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("viewos: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let trace: Option<Box<dyn Write + Send>> = match &args.trace {
+        None => None,
+        Some(TraceTo::Stderr) => Some(Box::new(std::io::stderr())),
+        Some(TraceTo::File(f)) => match std::fs::File::create(f) {
+            Ok(f) => Some(Box::new(std::io::LineWriter::new(f))),
+            Err(e) => {
+                eprintln!("viewos: --trace: {}: {e}", f.to_string_lossy());
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        },
+    };
+    let mechanism = if args.ptrace_only { Mechanism::Ptrace } else { Mechanism::Hybrid };
+    match viewos_tracer::run(Monitor::new(modules), &args.command, Options { mechanism, trace }) {
+        Ok(outcome) => {
+            if args.stats {
+                eprint!("{}", outcome.monitor.stats().render());
+            }
+            ExitCode::from(outcome.status.shell_code() as u8)
+        }
+        Err(RunError::Spawn(e @ SpawnError::NotFound(_))) => {
+            eprintln!("viewos: {e}");
+            ExitCode::from(127)
+        }
+        Err(e) => {
+            eprintln!("viewos: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
+    match cli::parse(&argv) {
+        Ok(Action::Help) => {
+            print!("{}", cli::USAGE);
+            ExitCode::SUCCESS
+        }
+        Ok(Action::Version) => {
+            println!("viewos {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Ok(Action::Demo) => run(demo_args()),
+        Ok(Action::Run(a)) => run(a),
+        Err(e) => {
+            eprintln!("viewos: {e} (try 'viewos --help')");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! The user-notification thread: answers `Need::Decide` calls without any ptrace stop.
+//! One thread blocks in `SECCOMP_IOCTL_NOTIF_RECV` with the synchronous wake-up flag set,
+//! so the guest and the monitor hand the CPU to each other like a function call.
+
+use std::sync::Arc;
+
+use viewos_core::{Abi, Disposition, Errno, Sysno, Syscall, SyscallArgs, Tid};
+
+use crate::mem::ProcMem;
+use crate::sys;
+use crate::tracer::Shared;
+
+/// Answer for a notification: a result, or "run the real call".
+pub fn respond(fd: i32, id: u64, result: Option<Result<u64, Errno>>) {
+    let resp = match result {
+        None => sys::NotifResp { id, val: 0, error: 0, flags: sys::USER_NOTIF_FLAG_CONTINUE },
+        Some(Ok(v)) => sys::NotifResp { id, val: v as i64, error: 0, flags: 0 },
+        Some(Err(e)) => sys::NotifResp { id, val: 0, error: -i32::from(e.0), flags: 0 },
+    };
+    // ENOENT: the thread was interrupted by a signal or died meanwhile; the kernel restarts
+    // or abandons the call itself, so there is nothing left to do.
+    let _ = sys::notif_send(fd, &resp);
+}
+
+/// Serves notifications until the listener fails (all tracees gone).
+pub fn serve(shared: Arc<Shared>, fd: i32) {
+    let _ = sys::notif_set_sync_wakeup(fd);
+    loop {
+        let n = match sys::notif_recv(fd) {
+            Ok(n) => n,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::ENOENT)) => continue,
+            Err(_) => return,
+        };
+        let tid = n.pid as i32;
+        if Abi::classify(n.data.arch, n.data.nr as u32 as u64) != Some(Abi::X86_64) {
+            // The filter never notifies other ABIs; refuse rather than guess.
+            respond(fd, n.id, Some(Err(Errno::ENOSYS)));
+            continue;
+        }
+        let call = Syscall::from_raw(Sysno(n.data.nr as u32), SyscallArgs(n.data.args));
+        let mut mem = ProcMem::new(tid);
+        let mut mon = shared.monitor.lock().expect("monitor lock");
+        let d = mon.on_syscall_enter(shared.now(), Tid(tid), call, &mut mem);
+        // The memory we read may belong to a recycled pid if the thread died meanwhile.
+        if !sys::notif_id_valid(fd, n.id) {
+            shared.drain(&mut mon);
+            continue;
+        }
+        match d {
+            Disposition::Pass { inspect: false } => respond(fd, n.id, None),
+            Disposition::Emulate(r) => respond(fd, n.id, Some(r)),
+            Disposition::Block => {
+                shared.notif_parked.lock().expect("parked lock").insert(tid, n.id);
+            }
+            other => {
+                // A module asked for ptrace-only control on a call it declared `Decide`:
+                // a monitor bug. Refuse the call rather than run it unexamined.
+                eprintln!("viewos: internal error: {other:?} for a notified {}", call.sysno());
+                respond(fd, n.id, Some(Err(Errno::ENOSYS)));
+            }
+        }
+        shared.drain(&mut mon);
+    }
+}

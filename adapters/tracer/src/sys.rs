@@ -1,0 +1,224 @@
+//! Thin wrappers over the raw kernel interfaces the tracer uses (ptrace, seccomp user
+//! notification, pidfd, cross-memory attach). Every `unsafe` block of viewos is here or in
+//! `spawn.rs`; each wrapper documents the one invariant it relies on.
+
+use std::io;
+
+pub const PTRACE_SEIZE: libc::c_uint = 0x4206;
+pub const PTRACE_LISTEN: libc::c_uint = 0x4208;
+pub const PTRACE_GETEVENTMSG: libc::c_uint = 0x4201;
+pub const PTRACE_GET_SYSCALL_INFO: libc::c_uint = 0x420e;
+pub const PTRACE_CONT: libc::c_uint = 7;
+pub const PTRACE_SYSCALL: libc::c_uint = 24;
+pub const PTRACE_GETREGS: libc::c_uint = 12;
+pub const PTRACE_SETREGS: libc::c_uint = 13;
+
+pub const O_TRACESYSGOOD: u64 = 1;
+pub const O_TRACEFORK: u64 = 2;
+pub const O_TRACEVFORK: u64 = 4;
+pub const O_TRACECLONE: u64 = 8;
+pub const O_TRACEEXEC: u64 = 0x10;
+pub const O_TRACESECCOMP: u64 = 0x80;
+pub const O_EXITKILL: u64 = 0x10_0000;
+
+pub const EVENT_FORK: i32 = 1;
+pub const EVENT_VFORK: i32 = 2;
+pub const EVENT_CLONE: i32 = 3;
+pub const EVENT_EXEC: i32 = 4;
+pub const EVENT_SECCOMP: i32 = 7;
+pub const EVENT_STOP: i32 = 128;
+
+pub const SYSCALL_INFO_EXIT: u8 = 2;
+pub const SYSCALL_INFO_SECCOMP: u8 = 3;
+
+// <linux/seccomp.h> ioctls: _IOC(dir, '!', nr, size).
+pub const NOTIF_RECV: libc::c_ulong = 0xC050_2100;
+pub const NOTIF_SEND: libc::c_ulong = 0xC018_2101;
+pub const NOTIF_ID_VALID: libc::c_ulong = 0x4008_2102;
+pub const NOTIF_SET_FLAGS: libc::c_ulong = 0x4008_2104;
+pub const NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
+pub const USER_NOTIF_FLAG_CONTINUE: u32 = 1;
+pub const FILTER_FLAG_NEW_LISTENER: libc::c_ulong = 1 << 3;
+pub const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
+
+/// `struct ptrace_syscall_info` (Linux 5.3+), large enough for every op.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SyscallInfo {
+    pub op: u8,
+    pub pad: [u8; 3],
+    pub arch: u32,
+    pub instruction_pointer: u64,
+    pub stack_pointer: u64,
+    /// entry/seccomp: nr; exit: rval.
+    pub nr_or_rval: u64,
+    /// entry/seccomp: args; exit: is_error in the low byte of args[0].
+    pub args: [u64; 6],
+    pub ret_data: u32,
+    pub pad2: u32,
+}
+
+/// `struct seccomp_data`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SeccompData {
+    pub nr: i32,
+    pub arch: u32,
+    pub instruction_pointer: u64,
+    pub args: [u64; 6],
+}
+
+/// `struct seccomp_notif`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Notif {
+    pub id: u64,
+    pub pid: u32,
+    pub flags: u32,
+    pub data: SeccompData,
+}
+
+/// `struct seccomp_notif_resp`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NotifResp {
+    pub id: u64,
+    pub val: i64,
+    pub error: i32,
+    pub flags: u32,
+}
+
+fn check(r: libc::c_long) -> io::Result<libc::c_long> {
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
+}
+
+/// A raw ptrace request. Sound for any pid: the kernel validates the target, and `data`
+/// either is a plain value or points to a buffer the caller sized for the request.
+fn ptrace(req: libc::c_uint, pid: i32, addr: usize, data: usize) -> io::Result<libc::c_long> {
+    // SAFETY: see above; ptrace never writes outside the buffers it is given.
+    check(unsafe { libc::ptrace(req, pid, addr as *mut libc::c_void, data as *mut libc::c_void) })
+}
+
+pub fn seize(pid: i32, options: u64) -> io::Result<()> {
+    ptrace(PTRACE_SEIZE, pid, 0, options as usize).map(drop)
+}
+
+/// Resumes a stopped tracee, delivering `sig` (0 for none).
+pub fn cont(pid: i32, sig: i32) -> io::Result<()> {
+    ptrace(PTRACE_CONT, pid, 0, sig as usize).map(drop)
+}
+
+/// Resumes until the next syscall boundary (used to take an exit stop).
+pub fn syscall(pid: i32, sig: i32) -> io::Result<()> {
+    ptrace(PTRACE_SYSCALL, pid, 0, sig as usize).map(drop)
+}
+
+/// Leaves a group-stopped tracee stopped but lets SIGCONT wake it (job control).
+pub fn listen(pid: i32) -> io::Result<()> {
+    ptrace(PTRACE_LISTEN, pid, 0, 0).map(drop)
+}
+
+pub fn event_msg(pid: i32) -> io::Result<u64> {
+    let mut msg: libc::c_ulong = 0;
+    ptrace(PTRACE_GETEVENTMSG, pid, 0, &mut msg as *mut _ as usize)?;
+    Ok(msg)
+}
+
+pub fn syscall_info(pid: i32) -> io::Result<SyscallInfo> {
+    let mut info = SyscallInfo::default();
+    ptrace(PTRACE_GET_SYSCALL_INFO, pid, size_of::<SyscallInfo>(), &mut info as *mut _ as usize)?;
+    Ok(info)
+}
+
+pub fn get_regs(pid: i32) -> io::Result<libc::user_regs_struct> {
+    // SAFETY: user_regs_struct is plain integers; all-zero is a valid value.
+    let mut regs: libc::user_regs_struct = unsafe { std::mem::zeroed() };
+    ptrace(PTRACE_GETREGS, pid, 0, &mut regs as *mut _ as usize)?;
+    Ok(regs)
+}
+
+pub fn set_regs(pid: i32, regs: &libc::user_regs_struct) -> io::Result<()> {
+    ptrace(PTRACE_SETREGS, pid, 0, regs as *const _ as usize).map(drop)
+}
+
+/// Receives one user notification (blocks).
+pub fn notif_recv(fd: i32) -> io::Result<Notif> {
+    let mut n = Notif::default();
+    // SAFETY: the buffer has the size encoded in the ioctl number.
+    check(unsafe { libc::ioctl(fd, NOTIF_RECV, &mut n as *mut Notif) } as libc::c_long)?;
+    Ok(n)
+}
+
+pub fn notif_send(fd: i32, resp: &NotifResp) -> io::Result<()> {
+    let mut r = *resp;
+    // SAFETY: as above.
+    check(unsafe { libc::ioctl(fd, NOTIF_SEND, &mut r as *mut NotifResp) } as libc::c_long).map(drop)
+}
+
+/// True if the notification is still pending (its thread has not died or been interrupted).
+pub fn notif_id_valid(fd: i32, id: u64) -> bool {
+    let mut id = id;
+    // SAFETY: as above.
+    unsafe { libc::ioctl(fd, NOTIF_ID_VALID, &mut id as *mut u64) == 0 }
+}
+
+/// Asks the kernel to wake the notifying thread on the supervisor's CPU (Linux 6.6+).
+pub fn notif_set_sync_wakeup(fd: i32) -> io::Result<()> {
+    let mut flags = NOTIF_FD_SYNC_WAKE_UP;
+    // SAFETY: as above.
+    check(unsafe { libc::ioctl(fd, NOTIF_SET_FLAGS, &mut flags as *mut u64) } as libc::c_long).map(drop)
+}
+
+pub fn pidfd_open(pid: i32) -> io::Result<i32> {
+    // SAFETY: plain syscall with integer arguments.
+    check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) }).map(|r| r as i32)
+}
+
+/// Duplicates fd `target_fd` of the process behind `pidfd` into the monitor.
+pub fn pidfd_getfd(pidfd: i32, target_fd: i32) -> io::Result<i32> {
+    // SAFETY: plain syscall with integer arguments.
+    check(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd, target_fd, 0) }).map(|r| r as i32)
+}
+
+pub fn process_vm_read(pid: i32, addr: u64, buf: &mut [u8]) -> io::Result<usize> {
+    let local = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: buf.len() };
+    // SAFETY: `local` covers exactly `buf`; the remote side is checked by the kernel.
+    check(unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) } as libc::c_long).map(|n| n as usize)
+}
+
+pub fn process_vm_write(pid: i32, addr: u64, data: &[u8]) -> io::Result<usize> {
+    let local = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
+    let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: data.len() };
+    // SAFETY: `local` covers exactly `data` (only read); the remote side is checked by the kernel.
+    check(unsafe { libc::process_vm_writev(pid, &local, 1, &remote, 1, 0) } as libc::c_long).map(|n| n as usize)
+}
+
+pub fn tgkill(tgid: i32, tid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: plain syscall with integer arguments.
+    check(unsafe { libc::syscall(libc::SYS_tgkill, tgid, tid, sig) }).map(drop)
+}
+
+pub fn gettid() -> i32 {
+    // SAFETY: gettid cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// `waitpid(-1, __WALL)`: the next status change of any child or tracee.
+/// `Ok(None)` when there is nothing left to wait for (ECHILD).
+pub fn wait_any() -> io::Result<Option<(i32, i32)>> {
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is a valid out-pointer.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
+        if pid >= 0 {
+            return Ok(Some((pid, status)));
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::ECHILD) => return Ok(None),
+            Some(libc::EINTR) => return Err(e),
+            _ => return Err(e),
+        }
+    }
+}

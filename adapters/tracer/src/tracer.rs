@@ -1,0 +1,435 @@
+//! The tracer thread: owns every ptrace request (the kernel requires that they come from
+//! the thread that attached), follows process events, and decides `SECCOMP_RET_TRACE` calls.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use viewos_core::{
+    Abi, CloneFlags, Disposition, Errno, Event, ExitFixup, FsState, Monitor, Nanos, Sysno, Syscall, SyscallArgs, Tid,
+    x86_64::nr,
+};
+
+use crate::mem::ProcMem;
+use crate::{Outcome, RunError, Status, notify, scratch, spawn, sys};
+
+/// State shared by the tracer thread and the notification thread. Lock order: `monitor`
+/// first, then the others.
+pub struct Shared {
+    pub monitor: Mutex<Monitor>,
+    trace: Mutex<Option<Box<dyn Write + Send>>>,
+    start: Instant,
+    /// Threads parked by a `Block` decision on a notified call: tid → notification id.
+    pub notif_parked: Mutex<HashMap<i32, u64>>,
+    /// Completions for threads parked at a ptrace stop, for the tracer thread to apply.
+    ptrace_done: Mutex<Vec<(i32, Result<u64, Errno>)>>,
+    ptrace_parked: Mutex<HashSet<i32>>,
+    tracer_tid: i32,
+    listener: OnceLock<i32>,
+}
+
+impl Shared {
+    pub fn now(&self) -> Nanos {
+        Nanos(self.start.elapsed().as_nanos() as u64)
+    }
+
+    /// Acts on the monitor's pending events: trace lines, completions of blocked calls.
+    pub fn drain(&self, mon: &mut Monitor) {
+        while let Some(ev) = mon.poll_event() {
+            match ev {
+                Event::Trace(line) => {
+                    if let Some(w) = self.trace.lock().expect("trace lock").as_mut() {
+                        let _ = writeln!(w, "{line}");
+                    }
+                }
+                Event::Complete { tid, result } => {
+                    let id = self.notif_parked.lock().expect("parked lock").remove(&tid.0);
+                    if let (Some(id), Some(&fd)) = (id, self.listener.get()) {
+                        notify::respond(fd, id, Some(result));
+                    } else if self.ptrace_parked.lock().expect("parked lock").contains(&tid.0) {
+                        self.ptrace_done.lock().expect("done lock").push((tid.0, result));
+                        if sys::gettid() != self.tracer_tid {
+                            let _ = sys::tgkill(std::process::id() as i32, self.tracer_tid, libc::SIGUSR1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+extern "C" fn wake(_: libc::c_int) {}
+
+/// Per-tracee bookkeeping of the tracer thread.
+pub struct Tracer {
+    shared: Arc<Shared>,
+    main: i32,
+    main_status: Option<Status>,
+    /// The first process will stop once to hand over its listener.
+    awaiting_listener: bool,
+    /// Tracees whose initial stop has been seen.
+    started: HashSet<i32>,
+    /// Tracees announced by their parent's clone event.
+    announced: HashSet<i32>,
+    /// New tracees stopped before their parent's clone event: held until it arrives.
+    held: HashSet<i32>,
+    /// Threads that asked for an exit stop of the current call.
+    inspecting: HashSet<i32>,
+    /// Threads running an injected mmap: saved registers and the decision to apply after.
+    injecting: HashMap<i32, (libc::user_regs_struct, Disposition)>,
+    /// Decisions to apply at a thread's next seccomp stop (after an injection).
+    deferred: HashMap<i32, Disposition>,
+    scratch: HashMap<i32, u64>,
+}
+
+const STOP_SIGNALS: [i32; 4] = [libc::SIGSTOP, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
+
+impl Tracer {
+    pub fn new(mut monitor: Monitor, main: i32, listener: bool, trace: Option<Box<dyn Write + Send>>) -> Tracer {
+        let cwd = std::env::current_dir().map(|p| p.into_os_string().into_encoded_bytes()).unwrap_or_else(|_| b"/".to_vec());
+        monitor.on_spawn(Tid(main), FsState { cwd, ..FsState::default() });
+        monitor.set_tracing(trace.is_some());
+        let shared = Arc::new(Shared {
+            monitor: Mutex::new(monitor),
+            trace: Mutex::new(trace),
+            start: Instant::now(),
+            notif_parked: Mutex::new(HashMap::new()),
+            ptrace_done: Mutex::new(Vec::new()),
+            ptrace_parked: Mutex::new(HashSet::new()),
+            tracer_tid: sys::gettid(),
+            listener: OnceLock::new(),
+        });
+        let mut started = HashSet::new();
+        started.insert(main);
+        Tracer {
+            shared,
+            main,
+            main_status: None,
+            awaiting_listener: listener,
+            started,
+            announced: HashSet::new(),
+            held: HashSet::new(),
+            inspecting: HashSet::new(),
+            injecting: HashMap::new(),
+            deferred: HashMap::new(),
+            scratch: HashMap::new(),
+        }
+    }
+
+    /// Runs until no tracee is left; returns how the first process ended.
+    pub fn run(mut self) -> Result<Outcome, RunError> {
+        // SAFETY: installing a handler that does nothing; it only interrupts waitpid when a
+        // blocked call completes on another thread. SIGINT/SIGQUIT go to the guest (the
+        // terminal sends them to the whole process group); the monitor waits, as a shell does.
+        // SIGTSTP is ignored too: when the guest stops for job control, the monitor stops
+        // itself after it (see `group_stop`), so the shell sees the job stop.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = wake as *const () as usize;
+            libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+            libc::signal(libc::SIGTSTP, libc::SIG_IGN);
+        }
+        loop {
+            let done: Vec<_> = std::mem::take(&mut *self.shared.ptrace_done.lock().expect("done lock"));
+            for (tid, result) in done {
+                self.shared.ptrace_parked.lock().expect("parked lock").remove(&tid);
+                self.finish_emulated(tid, result);
+            }
+            match sys::wait_any() {
+                Ok(Some((pid, status))) => self.on_status(pid, status),
+                Ok(None) => break,
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(e) => return Err(RunError::Os("waitpid", e)),
+            }
+        }
+        let monitor = match Arc::try_unwrap(self.shared) {
+            Ok(s) => s.monitor.into_inner().expect("monitor lock"),
+            // The notification thread still holds a reference while blocked in RECV.
+            Err(shared) => {
+                let mut guard = shared.monitor.lock().expect("monitor lock");
+                std::mem::replace(&mut *guard, Monitor::new(Vec::new()))
+            }
+        };
+        Ok(Outcome { status: self.main_status.unwrap_or(Status::Exited(0)), monitor })
+    }
+
+    fn on_status(&mut self, tid: i32, status: i32) {
+        if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+            self.gone(tid);
+            if tid == self.main {
+                self.main_status = Some(if libc::WIFEXITED(status) {
+                    Status::Exited(libc::WEXITSTATUS(status))
+                } else {
+                    Status::Signaled(libc::WTERMSIG(status))
+                });
+            }
+            return;
+        }
+        if !libc::WIFSTOPPED(status) {
+            return;
+        }
+        let sig = libc::WSTOPSIG(status);
+        let event = status >> 16;
+        match event {
+            sys::EVENT_SECCOMP => self.on_seccomp(tid),
+            sys::EVENT_FORK | sys::EVENT_VFORK | sys::EVENT_CLONE => self.on_clone(tid, event),
+            sys::EVENT_EXEC => self.on_exec(tid),
+            sys::EVENT_STOP => self.on_event_stop(tid, sig),
+            0 if sig == (libc::SIGTRAP | 0x80) => self.on_syscall_exit(tid),
+            0 => self.on_signal(tid, sig),
+            _ => self.resume(tid, 0),
+        }
+    }
+
+    /// Resumes `tid`, keeping an exit stop if one is owed to it.
+    fn resume(&self, tid: i32, sig: i32) {
+        // ESRCH: the tracee died meanwhile; its exit status is still to come.
+        let _ = if self.inspecting.contains(&tid) || self.injecting.contains_key(&tid) {
+            sys::syscall(tid, sig)
+        } else {
+            sys::cont(tid, sig)
+        };
+    }
+
+    fn gone(&mut self, tid: i32) {
+        self.started.remove(&tid);
+        self.announced.remove(&tid);
+        self.held.remove(&tid);
+        self.inspecting.remove(&tid);
+        self.injecting.remove(&tid);
+        self.deferred.remove(&tid);
+        self.scratch.remove(&tid);
+        self.shared.ptrace_parked.lock().expect("parked lock").remove(&tid);
+        self.shared.notif_parked.lock().expect("parked lock").remove(&tid);
+        let mut mon = self.shared.monitor.lock().expect("monitor lock");
+        mon.on_exit(Tid(tid));
+        self.shared.drain(&mut mon);
+    }
+
+    fn on_event_stop(&mut self, tid: i32, sig: i32) {
+        if !self.started.contains(&tid) {
+            // A new tracee's first stop. Run it only once its parent's event told us who it
+            // is, so the monitor knows its state before its first trapped call.
+            self.started.insert(tid);
+            if self.announced.remove(&tid) {
+                self.resume(tid, 0);
+            } else {
+                self.held.insert(tid);
+            }
+            return;
+        }
+        if STOP_SIGNALS.contains(&sig) {
+            // Group-stop: stay stopped (state T) but let SIGCONT wake the tracee.
+            let _ = sys::listen(tid);
+            if tid == self.main && sig != libc::SIGSTOP {
+                // A job-control stop of the command stops the monitor too, so the shell
+                // that started viewos sees its job stop; SIGCONT to the job resumes both.
+                // SAFETY: stopping ourselves.
+                unsafe { libc::raise(libc::SIGSTOP) };
+            }
+        } else {
+            // PTRACE_INTERRUPT or the wake-up after PTRACE_LISTEN.
+            self.resume(tid, 0);
+        }
+    }
+
+    fn on_signal(&mut self, tid: i32, sig: i32) {
+        if sig == libc::SIGSTOP && tid == self.main && self.awaiting_listener {
+            self.awaiting_listener = false;
+            match spawn::take_listener(tid) {
+                Ok(fd) => {
+                    let _ = self.shared.listener.set(fd);
+                    let shared = Arc::clone(&self.shared);
+                    std::thread::Builder::new()
+                        .name("viewos-notify".into())
+                        .spawn(move || notify::serve(shared, fd))
+                        .expect("spawn the notification thread");
+                    self.resume(tid, 0);
+                }
+                Err(e) => {
+                    eprintln!("viewos: cannot take the seccomp listener: {e}");
+                    // SAFETY: the guest cannot run without its listener; end it.
+                    unsafe { libc::kill(tid, libc::SIGKILL) };
+                }
+            }
+            return;
+        }
+        self.resume(tid, sig);
+    }
+
+    fn on_clone(&mut self, tid: i32, event: i32) {
+        let Ok(child) = sys::event_msg(tid) else { return self.resume(tid, 0) };
+        let child = child as i32;
+        let flags = match event {
+            sys::EVENT_FORK => 0,
+            sys::EVENT_VFORK => CloneFlags::VFORK | CloneFlags::VM,
+            _ => self.clone_flags(tid),
+        };
+        {
+            let mut mon = self.shared.monitor.lock().expect("monitor lock");
+            mon.on_clone(Tid(tid), Tid(child), CloneFlags(flags));
+            self.shared.drain(&mut mon);
+        }
+        if flags & CloneFlags::VM == 0 {
+            // The child has a copy of the parent's address space, scratch page included.
+            if let Some(&s) = self.scratch.get(&tid) {
+                self.scratch.insert(child, s);
+            }
+        }
+        if self.held.remove(&child) {
+            self.resume(child, 0);
+        } else {
+            self.announced.insert(child);
+        }
+        self.resume(tid, 0);
+    }
+
+    /// Flags of the clone/clone3 call `tid` is stopped in.
+    fn clone_flags(&self, tid: i32) -> u64 {
+        let Ok(regs) = sys::get_regs(tid) else { return 0 };
+        match regs.orig_rax as u32 {
+            nr::CLONE => regs.rdi,
+            nr::CLONE3 => {
+                let mut b = [0u8; 8];
+                match viewos_core::GuestMem::read(&mut ProcMem::new(tid), viewos_core::GuestAddr(regs.rdi), &mut b) {
+                    Ok(()) => u64::from_le_bytes(b),
+                    Err(_) => 0,
+                }
+            }
+            _ => 0,
+        }
+    }
+
+    fn on_exec(&mut self, tid: i32) {
+        let former = sys::event_msg(tid).map(|f| f as i32).unwrap_or(tid);
+        for t in [tid, former] {
+            self.scratch.remove(&t);
+            self.inspecting.remove(&t);
+            self.deferred.remove(&t);
+        }
+        {
+            let mut mon = self.shared.monitor.lock().expect("monitor lock");
+            mon.on_exec(Tid(tid), Tid(former));
+            self.shared.drain(&mut mon);
+        }
+        self.resume(tid, 0);
+    }
+
+    fn on_seccomp(&mut self, tid: i32) {
+        let info = match sys::syscall_info(tid) {
+            Ok(i) if i.op == sys::SYSCALL_INFO_SECCOMP => i,
+            _ => return self.resume(tid, 0),
+        };
+        if Abi::classify(info.arch, info.nr_or_rval) != Some(Abi::X86_64) {
+            return self.finish_emulated(tid, Err(Errno::ENOSYS));
+        }
+        let call = Syscall::from_raw(Sysno(info.nr_or_rval as u32), SyscallArgs(info.args));
+        let d = match self.deferred.remove(&tid) {
+            Some(d) => d,
+            None => {
+                let mut mon = self.shared.monitor.lock().expect("monitor lock");
+                let d = mon.on_syscall_enter(self.shared.now(), Tid(tid), call, &mut ProcMem::new(tid));
+                self.shared.drain(&mut mon);
+                d
+            }
+        };
+        self.apply(tid, d);
+    }
+
+    fn apply(&mut self, tid: i32, d: Disposition) {
+        match d {
+            Disposition::Pass { inspect } => {
+                if inspect {
+                    self.inspecting.insert(tid);
+                }
+                self.resume(tid, 0);
+            }
+            Disposition::Emulate(r) => self.finish_emulated(tid, r),
+            Disposition::Block => {
+                self.shared.ptrace_parked.lock().expect("parked lock").insert(tid);
+            }
+            Disposition::Rewrite { mut args, scratch, inspect } => {
+                let Ok(mut regs) = sys::get_regs(tid) else { return };
+                if !scratch.is_empty() {
+                    let Some(&base) = self.scratch.get(&tid) else {
+                        // First rewrite of this thread: map its scratch area first.
+                        if scratch::begin(tid, &regs).is_ok() {
+                            self.injecting.insert(tid, (regs, Disposition::Rewrite { args, scratch, inspect }));
+                            self.resume(tid, 0);
+                        }
+                        return;
+                    };
+                    if let Err(e) = scratch::place(&mut ProcMem::new(tid), base, &scratch, &mut args) {
+                        return self.finish_emulated(tid, Err(e));
+                    }
+                }
+                scratch::set_args(&mut regs, &args);
+                if sys::set_regs(tid, &regs).is_err() {
+                    return;
+                }
+                if inspect {
+                    self.inspecting.insert(tid);
+                }
+                self.resume(tid, 0);
+            }
+        }
+    }
+
+    /// Skips the stopped call and makes it return `result`.
+    fn finish_emulated(&self, tid: i32, result: Result<u64, Errno>) {
+        let Ok(mut regs) = sys::get_regs(tid) else { return };
+        regs.orig_rax = u64::MAX;
+        regs.rax = match result {
+            Ok(v) => v,
+            Err(e) => e.as_ret() as u64,
+        };
+        if sys::set_regs(tid, &regs).is_ok() {
+            self.resume(tid, 0);
+        }
+    }
+
+    fn on_syscall_exit(&mut self, tid: i32) {
+        if let Some((saved, d)) = self.injecting.remove(&tid) {
+            match scratch::finish(tid, &saved) {
+                Ok(Ok(addr)) => {
+                    self.scratch.insert(tid, addr);
+                    self.deferred.insert(tid, d);
+                    self.resume(tid, 0);
+                }
+                Ok(Err(e)) => {
+                    // No memory for scratch: the call fails as the kernel would without it.
+                    self.deferred.insert(tid, Disposition::Emulate(Err(e)));
+                    self.resume(tid, 0);
+                }
+                Err(_) => {}
+            }
+            return;
+        }
+        if !self.inspecting.remove(&tid) {
+            return self.resume(tid, 0);
+        }
+        let ret = match sys::syscall_info(tid) {
+            Ok(i) if i.op == sys::SYSCALL_INFO_EXIT => i.nr_or_rval as i64,
+            _ => return self.resume(tid, 0),
+        };
+        let fix = {
+            let mut mon = self.shared.monitor.lock().expect("monitor lock");
+            let f = mon.on_syscall_exit(self.shared.now(), Tid(tid), ret, &mut ProcMem::new(tid));
+            self.shared.drain(&mut mon);
+            f
+        };
+        if let ExitFixup::SetReturn(r) = fix {
+            if let Ok(mut regs) = sys::get_regs(tid) {
+                regs.rax = match r {
+                    Ok(v) => v,
+                    Err(e) => e.as_ret() as u64,
+                };
+                let _ = sys::set_regs(tid, &regs);
+            }
+        }
+        self.resume(tid, 0);
+    }
+}

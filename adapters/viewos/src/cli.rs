@@ -1,0 +1,183 @@
+//! Command-line parsing (GNU style): options, then `--` or the first non-option, then the
+//! command. Pure: returns what to do, or a one-line error for exit status 2.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+
+pub const USAGE: &str = "\
+Usage: viewos [OPTIONS] [--] COMMAND [ARGS...]
+       viewos demo
+
+Run COMMAND in a view: a private, partial virtual machine at the system-call level.
+Calls the view does not need are never stopped.
+
+Options:
+      --trace[=FILE]      print each intercepted system call and the decision taken
+                          (to FILE, or to standard error)
+      --stats             print how many calls were intercepted, by call and decision
+      --intercept=LIST    intercept the listed calls (comma-separated names, or 'all')
+                          and let them run unchanged: strace for chosen calls
+      --hostname=NAME     the view has its own host name (uname, sethostname)
+      --mechanism=MECH    'hybrid' (default: seccomp user notification where it is
+                          enough, ptrace where it is not) or 'ptrace' (always stop)
+  -h, --help              print this help and exit
+  -V, --version           print the version and exit
+
+Exit status: COMMAND's own, 128+N if it died by signal N, 127 if it was not found,
+126 if it could not be executed, 125 if viewos itself failed, 2 for a usage error.
+";
+
+/// Where trace lines go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TraceTo {
+    Stderr,
+    File(OsString),
+}
+
+/// A parsed command line.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Args {
+    pub trace: Option<TraceTo>,
+    pub stats: bool,
+    pub intercept: Vec<String>,
+    pub hostname: Option<OsString>,
+    pub ptrace_only: bool,
+    pub command: Vec<OsString>,
+}
+
+/// What the user asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Run(Args),
+    Demo,
+    Help,
+    Version,
+}
+
+/// Options that take a value, with whether the value is optional.
+const WITH_VALUE: &[(&str, bool)] = &[("trace", true), ("intercept", false), ("hostname", false), ("mechanism", false)];
+
+/// Parses `args` (without the program name).
+pub fn parse(args: &[OsString]) -> Result<Action, String> {
+    if args.len() == 1 && args[0] == "demo" {
+        return Ok(Action::Demo);
+    }
+    let mut a = Args::default();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_bytes();
+        i += 1;
+        if arg == b"--" {
+            break;
+        }
+        if !arg.starts_with(b"-") || arg == b"-" {
+            i -= 1;
+            break;
+        }
+        if let Some(long) = arg.strip_prefix(b"--") {
+            let (name, inline) = match long.iter().position(|&b| b == b'=') {
+                Some(eq) => (&long[..eq], Some(OsString::from(std::ffi::OsStr::from_bytes(&long[eq + 1..])))),
+                None => (long, None),
+            };
+            let name = String::from_utf8_lossy(name).into_owned();
+            let takes = WITH_VALUE.iter().find(|(n, _)| *n == name).map(|&(_, opt)| opt);
+            let value = match (takes, inline) {
+                (None, Some(_)) if ["stats", "help", "version"].contains(&name.as_str()) => {
+                    return Err(format!("option '--{name}' doesn't allow an argument"));
+                }
+                (Some(_), Some(v)) => Some(v),
+                (Some(false), None) => match args.get(i) {
+                    Some(v) => {
+                        i += 1;
+                        Some(v.clone())
+                    }
+                    None => return Err(format!("option '--{name}' requires an argument")),
+                },
+                _ => None,
+            };
+            match name.as_str() {
+                "help" => return Ok(Action::Help),
+                "version" => return Ok(Action::Version),
+                "stats" => a.stats = true,
+                "trace" => a.trace = Some(value.map_or(TraceTo::Stderr, TraceTo::File)),
+                "intercept" => {
+                    let v = value.expect("required");
+                    let list = v.to_str().ok_or("--intercept: not UTF-8")?;
+                    a.intercept.extend(list.split(',').filter(|s| !s.is_empty()).map(str::to_string));
+                }
+                "hostname" => a.hostname = value,
+                "mechanism" => match value.as_deref().and_then(|v| v.to_str()) {
+                    Some("hybrid") => a.ptrace_only = false,
+                    Some("ptrace") => a.ptrace_only = true,
+                    _ => return Err("--mechanism: expected 'hybrid' or 'ptrace'".to_string()),
+                },
+                _ => return Err(format!("unrecognized option '--{name}'")),
+            }
+            continue;
+        }
+        // Short options, possibly bundled (-hV).
+        for &c in &arg[1..] {
+            match c {
+                b'h' => return Ok(Action::Help),
+                b'V' => return Ok(Action::Version),
+                _ => return Err(format!("invalid option -- '{}'", c as char)),
+            }
+        }
+    }
+    a.command = args[i..].to_vec();
+    if a.command.is_empty() {
+        return Err("missing command".to_string());
+    }
+    Ok(Action::Run(a))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &[&str]) -> Result<Action, String> {
+        parse(&s.iter().map(OsString::from).collect::<Vec<_>>())
+    }
+
+    fn run(s: &[&str]) -> Args {
+        match p(s) {
+            Ok(Action::Run(a)) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn options_then_command() {
+        let a = run(&["--stats", "--trace=/tmp/t", "--intercept", "getpid,openat", "--", "ls", "-l"]);
+        assert!(a.stats);
+        assert_eq!(a.trace, Some(TraceTo::File("/tmp/t".into())));
+        assert_eq!(a.intercept, vec!["getpid", "openat"]);
+        assert_eq!(a.command, vec![OsString::from("ls"), "-l".into()]);
+        let a = run(&["--trace", "ls", "--stats"]);
+        assert_eq!(a.trace, Some(TraceTo::Stderr));
+        assert!(!a.stats, "options after the command belong to the command");
+        assert_eq!(run(&["--", "--stats"]).command, vec![OsString::from("--stats")]);
+        assert!(run(&["--mechanism=ptrace", "true"]).ptrace_only);
+        assert_eq!(run(&["--hostname", "h", "true"]).hostname, Some("h".into()));
+    }
+
+    #[test]
+    fn errors_are_one_line() {
+        assert_eq!(p(&["--bogus", "ls"]), Err("unrecognized option '--bogus'".into()));
+        assert_eq!(p(&["-x", "ls"]), Err("invalid option -- 'x'".into()));
+        assert_eq!(p(&["--stats"]), Err("missing command".into()));
+        assert_eq!(p(&[]), Err("missing command".into()));
+        assert_eq!(p(&["--intercept"]), Err("option '--intercept' requires an argument".into()));
+        assert_eq!(p(&["--stats=1", "ls"]), Err("option '--stats' doesn't allow an argument".into()));
+        assert!(p(&["--mechanism=fast", "ls"]).is_err());
+    }
+
+    #[test]
+    fn help_version_demo() {
+        assert_eq!(p(&["--help"]), Ok(Action::Help));
+        assert_eq!(p(&["-V"]), Ok(Action::Version));
+        assert_eq!(p(&["demo"]), Ok(Action::Demo));
+        assert!(matches!(p(&["--", "demo"]), Ok(Action::Run(_))), "-- demo runs a program called demo");
+        assert!(matches!(p(&["--stats", "demo"]), Ok(Action::Run(_))));
+    }
+}
