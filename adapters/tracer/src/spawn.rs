@@ -88,8 +88,8 @@ pub fn spawn(path: &Path, argv: &[OsString], filter: &[u8], listener: bool) -> R
     }
     // SAFETY: plain getpid.
     let parent = unsafe { libc::getpid() };
-    // SAFETY: the monitor is single-threaded here, so the child may run any code; it only
-    // uses the buffers prepared above and ends in execve or _exit.
+    // SAFETY: the child only makes raw system calls on the buffers prepared above (no
+    // allocation, no locks) and ends in execve or _exit.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(SpawnError::Os("fork", io::Error::last_os_error()));
@@ -163,9 +163,17 @@ unsafe fn child(
         libc::execve(path.as_ptr(), argv.as_ptr(), environ);
         let err = *libc::__errno_location();
         libc::write(2, prefix.as_ptr().cast(), prefix.len());
-        let msg = libc::strerror(err);
-        libc::write(2, msg.cast(), libc::strlen(msg));
-        libc::write(2, b"\n".as_ptr().cast(), 1);
+        // strerror may allocate; name the usual causes ourselves.
+        let msg: &[u8] = match err {
+            libc::ENOENT => b"No such file or directory\n",
+            libc::EACCES => b"Permission denied\n",
+            libc::ENOEXEC => b"Exec format error\n",
+            libc::ENOTDIR => b"Not a directory\n",
+            libc::E2BIG => b"Argument list too long\n",
+            libc::ENOMEM => b"Cannot allocate memory\n",
+            _ => b"cannot execute\n",
+        };
+        libc::write(2, msg.as_ptr().cast(), msg.len());
         libc::_exit(if err == libc::ENOENT { 127 } else { 126 });
     }
 }

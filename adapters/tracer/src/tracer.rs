@@ -332,6 +332,10 @@ impl Tracer {
             None => {
                 let mut mon = self.shared.monitor.lock().expect("monitor lock");
                 let d = mon.on_syscall_enter(self.shared.now(), Tid(tid), call, &mut ProcMem::new(tid));
+                if d == Disposition::Block {
+                    // Parked before draining, so a completion already queued finds it.
+                    self.shared.ptrace_parked.lock().expect("parked lock").insert(tid);
+                }
                 self.shared.drain(&mut mon);
                 d
             }
@@ -348,9 +352,8 @@ impl Tracer {
                 self.resume(tid, 0);
             }
             Disposition::Emulate(r) => self.finish_emulated(tid, r),
-            Disposition::Block => {
-                self.shared.ptrace_parked.lock().expect("parked lock").insert(tid);
-            }
+            // Parked by `on_seccomp`; resumed when its completion arrives.
+            Disposition::Block => {}
             Disposition::Rewrite { mut args, scratch, inspect } => {
                 let Ok(mut regs) = sys::get_regs(tid) else { return };
                 if !scratch.is_empty() {
