@@ -34,6 +34,7 @@ pub struct Case {
     files: Vec<String>,
     timeout: Duration,
     viewos_args: Vec<String>,
+    exact_view: bool,
 }
 
 impl Case {
@@ -51,6 +52,7 @@ impl Case {
             files: Vec::new(),
             timeout: Duration::from_secs(20),
             viewos_args: Vec::new(),
+            exact_view: false,
         }
     }
 
@@ -121,6 +123,13 @@ impl Case {
         S: Into<String>,
     {
         self.viewos_args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The case is about the view's own configuration (whether a filter is installed, say):
+    /// `$VIEWOS_OPTS` does not apply to it.
+    pub fn exact_view(mut self) -> Case {
+        self.exact_view = true;
         self
     }
 
@@ -198,7 +207,9 @@ impl Case {
         let mut argv: Vec<OsString> = user.prefix().into_iter().map(OsString::from).collect();
         if side == Side::Viewos {
             argv.push(viewos.into());
-            argv.extend(binaries::viewos_options().iter().map(OsString::from));
+            if !self.exact_view {
+                argv.extend(binaries::viewos_options().iter().map(OsString::from));
+            }
             argv.extend(self.viewos_args.iter().map(OsString::from));
             argv.push("--".into());
         }

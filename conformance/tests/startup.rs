@@ -43,8 +43,22 @@ fn auxiliary_vector() {
 }
 
 #[test]
-fn proc_self() {
+fn proc_self_in_an_empty_view() {
+    // No filter in an empty view: only the tracer shows.
     Case::new("proc-self")
+        .exact_view()
+        .probe(["proc-self"])
+        .unstable("status.CapEff")
+        .unstable("status.CapBnd")
+        .differs("status.TracerPid", "nonzero", "viewos traces every process with ptrace")
+        .expect_same();
+}
+
+#[test]
+fn proc_self_in_a_view() {
+    Case::new("proc-self-in-a-view")
+        .exact_view()
+        .viewos_args(["--hostname=probe-view"])
         .probe(["proc-self"])
         .unstable("status.CapEff")
         .unstable("status.CapBnd")

@@ -68,7 +68,9 @@ fn cstring(b: &[u8]) -> Result<CString, SpawnError> {
     CString::new(b).map_err(|_| SpawnError::Nul)
 }
 
-/// Forks the command under ptrace with `filter` (compiled BPF, `struct sock_filter` bytes).
+/// Forks the command under ptrace with `filter` (compiled BPF, `struct sock_filter` bytes;
+/// empty for a view that traps nothing: then no filter and no `no_new_privs` at all, so
+/// the command runs exactly as it would natively).
 /// With `listener`, the child installs the filter with a user-notification listener and
 /// stops itself with SIGSTOP right after, so the monitor can take the listener with
 /// `pidfd_getfd` (see `take_listener`). Must be called while the monitor is single-threaded.
@@ -142,10 +144,14 @@ unsafe fn child(
         let (me, my_tid) = (libc::getpid(), libc::gettid());
         // Seized: the monitor's EXITKILL now covers us; do not leave PDEATHSIG to the guest.
         libc::prctl(libc::PR_SET_PDEATHSIG, 0);
-        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+        if prog.len > 0 && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
             libc::_exit(125);
         }
-        let fd = libc::syscall(libc::SYS_seccomp, sys::SECCOMP_SET_MODE_FILTER, flags, prog as *const libc::sock_fprog);
+        let fd = if prog.len > 0 {
+            libc::syscall(libc::SYS_seccomp, sys::SECCOMP_SET_MODE_FILTER, flags, prog as *const libc::sock_fprog)
+        } else {
+            0
+        };
         if fd < 0 {
             let msg = b"viewos: cannot install the seccomp filter\n";
             libc::write(2, msg.as_ptr().cast(), msg.len());
