@@ -224,7 +224,7 @@ impl Tracer {
         if STOP_SIGNALS.contains(&sig) {
             // Group-stop: stay stopped (state T) but let SIGCONT wake the tracee.
             let _ = sys::listen(tid);
-            if tid == self.main && sig != libc::SIGSTOP {
+            if tid == self.main && sig != libc::SIGSTOP && self.shares_job_with(tid) {
                 // A job-control stop of the command stops the monitor too, so the shell
                 // that started viewos sees its job stop; SIGCONT to the job resumes both.
                 // SAFETY: stopping ourselves.
@@ -234,6 +234,13 @@ impl Tracer {
             // PTRACE_INTERRUPT or the wake-up after PTRACE_LISTEN.
             self.resume(tid, 0);
         }
+    }
+
+    /// True if `tid` is in the monitor's own process group and a shell outside can resume
+    /// that group: the monitor is not a session leader (nothing would ever continue it).
+    fn shares_job_with(&self, tid: i32) -> bool {
+        // SAFETY: plain queries.
+        unsafe { libc::getpgid(tid) == libc::getpgrp() && libc::getsid(0) != libc::getpid() }
     }
 
     fn on_signal(&mut self, tid: i32, sig: i32) {

@@ -101,8 +101,11 @@ const BASH: [&str; 4] = ["bash", "--norc", "--noprofile", "-i"];
 
 #[test]
 fn ctrl_z_in_an_interactive_bash_inside_a_view() {
-    for u in users() {
-        let mut argv = vec![viewos(), "--"];
+    // An empty view (no filter) and a view with a filter and a listener.
+    for (u, view) in users().into_iter().flat_map(|u| [(u, None), (u, Some("--hostname=jc"))]) {
+        let mut argv = vec![viewos()];
+        argv.extend(view);
+        argv.push("--");
         argv.extend(BASH);
         let mut t = Pty::spawn(u, &["env", "PS1=P$ ", "TERM=dumb"].iter().chain(argv.iter()).copied().collect::<Vec<_>>());
         t.expect("P$ ");
@@ -114,10 +117,16 @@ fn ctrl_z_in_an_interactive_bash_inside_a_view() {
         t.send("jobs -l\n");
         t.expect("Stopped");
         t.expect("P$ ");
-        t.send("kill -9 %1; wait; echo killed-$((40+2))\n");
-        t.expect("killed-42");
+        // Resume the stopped job in the foreground, then interrupt it.
+        t.send("fg\n");
+        t.expect("sleep 30");
+        std::thread::sleep(Duration::from_millis(300));
+        t.send("\x03");
+        t.expect("P$ ");
+        t.send("echo rc=$?\n");
+        t.expect("rc=130");
         t.send("exit 5\n");
-        assert_eq!(t.wait(), 5, "{u:?}");
+        assert_eq!(t.wait(), 5, "{u:?} {view:?}");
     }
 }
 

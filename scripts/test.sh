@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (README: "Run the tests").
+# Installs what the tests need when it is missing (as root, with apt), builds everything,
+# then runs the unit, property, adapter, end-to-end and conformance tests. The conformance
+# suite runs three times: with the plain view, with every syscall intercepted through the
+# hybrid mechanism, and with every syscall intercepted through ptrace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { # need COMMAND DEBIAN-PACKAGE
+  command -v "$1" >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test.sh: installing $2 (for $1)"
+    [ -n "${APT_UPDATED:-}" ] || { apt-get update -qq; APT_UPDATED=1; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+  else
+    echo "test.sh: $1 is missing (Debian package $2)" >&2
+    exit 1
+  fi
+}
+need setpriv util-linux
+need bash bash
+need pgrep procps
+need cc gcc
+
+# Tests run viewos as uid 65534 too: the build must be reachable by that user.
+if [ "$(id -u)" = 0 ] && ! setpriv --reuid=65534 --regid=65534 --clear-groups test -r "$PWD/Cargo.toml" 2>/dev/null; then
+  export CARGO_TARGET_DIR=/var/tmp/viewos-target
+  mkdir -p "$CARGO_TARGET_DIR" && chmod 755 "$CARGO_TARGET_DIR"
+  echo "test.sh: $PWD is not readable by uid 65534; building in $CARGO_TARGET_DIR"
+fi
+
+cargo build --workspace --bins --examples
+cargo test --workspace
+for opts in "--intercept=all" "--intercept=all --mechanism=ptrace"; do
+  echo "test.sh: conformance with VIEWOS_OPTS='$opts'"
+  VIEWOS_OPTS="$opts" cargo test -p viewos-conformance -q
+done
+cargo bench --workspace --no-run
+echo "test.sh: all tests passed"
