@@ -1,6 +1,8 @@
 //! Test guest for the adapter's tests.
 //! `guest race ITERATIONS ALLOWED_PATH DENIED_PATH`: one thread keeps flipping a path
 //! buffer between two names while another opens it; prints `ok=N denied=N other=N first=..`.
+//! `guest untraced MARKER clone|clone3`: forks a child with `CLONE_UNTRACED` and exits at
+//! once; the child, 300 ms later, writes its `TracerPid` line to MARKER.
 //! `guest calls`: prints the raw results of getppid, getpgrp and getsid(0), and the
 //! session id from /proc/self/stat.
 
@@ -20,6 +22,7 @@ fn main() {
             let session = stat.rsplit(") ").next().unwrap().split(' ').nth(3).unwrap().to_string();
             println!("getppid={} getpgrp={} getsid={} session={session}", r[0], r[1], r[2]);
         }
+        "untraced" => untraced(&args[2], &args[3]),
         other => panic!("unknown subcommand {other}"),
     }
 }
@@ -83,5 +86,30 @@ impl GetOrInsert for String {
         if self.is_empty() {
             self.push_str(s);
         }
+    }
+}
+
+fn untraced(marker: &str, how: &str) {
+    const CLONE_UNTRACED: u64 = 0x0080_0000;
+    let pid = match how {
+        // SAFETY: a fork-like clone (no CLONE_VM): the child gets its own copy of memory.
+        "clone" => unsafe { libc::syscall(libc::SYS_clone, CLONE_UNTRACED | libc::SIGCHLD as u64, 0, 0, 0, 0) },
+        "clone3" => {
+            let mut args = [0u64; 8];
+            args[0] = CLONE_UNTRACED;
+            args[4] = libc::SIGCHLD as u64;
+            // SAFETY: a valid clone_args (v0, 64 bytes); fork-like.
+            unsafe { libc::syscall(libc::SYS_clone3, args.as_mut_ptr(), 64usize) }
+        }
+        other => panic!("unknown clone {other}"),
+    };
+    assert!(pid >= 0, "clone failed: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("TracerPid:")).unwrap().to_string();
+        std::fs::write(marker, line).unwrap();
+        // SAFETY: leave without running the parent's exit handlers.
+        unsafe { libc::_exit(0) };
     }
 }

@@ -148,3 +148,19 @@ fn a_racing_thread_cannot_change_a_rewritten_path() {
         assert_eq!(field("ok=") + field("denied="), 3000, "{m:?}: {out}");
     }
 }
+
+#[test]
+fn clone_untraced_cannot_leave_the_view() {
+    for m in [Mechanism::Hybrid, Mechanism::Ptrace] {
+        for how in ["clone", "clone3"] {
+            let marker = std::env::temp_dir().join(format!("viewos-untraced-{}-{m:?}-{how}", std::process::id()));
+            let _ = std::fs::remove_file(&marker);
+            let (st, out) = run(m, &[&guest(), "untraced", marker.to_str().unwrap(), how]);
+            assert_eq!(st, Status::Exited(0), "{m:?} {how}: {out}");
+            // viewos returned, so it waited for the child: the child was traced.
+            let line = std::fs::read_to_string(&marker).unwrap_or_else(|_| panic!("{m:?} {how}: the child escaped the monitor"));
+            let _ = std::fs::remove_file(&marker);
+            assert!(line.starts_with("TracerPid:") && line.split_whitespace().nth(1) != Some("0"), "{m:?} {how}: {line}");
+        }
+    }
+}

@@ -166,7 +166,12 @@ pub struct Monitor {
 
 impl Monitor {
     /// A monitor running `modules`, in priority order (the first to claim a call decides it).
-    pub fn new(modules: Vec<Box<dyn Module>>) -> Monitor {
+    /// A non-empty view also gets the [`crate::modules::Guard`], first, so that no process
+    /// can leave it.
+    pub fn new(mut modules: Vec<Box<dyn Module>>) -> Monitor {
+        if !modules.is_empty() {
+            modules.insert(0, Box::new(crate::modules::Guard));
+        }
         Monitor {
             procs: Processes::new(),
             modules,
