@@ -3,6 +3,7 @@
 //! buffer between two names while another opens it; prints `ok=N denied=N other=N first=..`.
 //! `guest untraced MARKER clone|clone3`: forks a child with `CLONE_UNTRACED` and exits at
 //! once; the child, 300 ms later, writes its `TracerPid` line to MARKER.
+//! `guest thread-exec PROG ARGS...`: a second thread execs PROG while the first sleeps.
 //! `guest calls`: prints the raw results of getppid, getpgrp and getsid(0), and the
 //! session id from /proc/self/stat.
 
@@ -23,6 +24,18 @@ fn main() {
             println!("getppid={} getpgrp={} getsid={} session={session}", r[0], r[1], r[2]);
         }
         "untraced" => untraced(&args[2], &args[3]),
+        "thread-exec" => {
+            let argv: Vec<std::ffi::CString> = args[2..].iter().map(|a| std::ffi::CString::new(a.as_str()).unwrap()).collect();
+            std::thread::spawn(move || {
+                let mut p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+                p.push(std::ptr::null());
+                // SAFETY: NULL-terminated argv of valid C strings.
+                unsafe { libc::execv(p[0], p.as_ptr()) };
+                panic!("exec failed");
+            });
+            std::thread::sleep(std::time::Duration::from_secs(10));
+            panic!("the exec did not replace the process");
+        }
         other => panic!("unknown subcommand {other}"),
     }
 }

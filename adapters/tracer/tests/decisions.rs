@@ -164,3 +164,15 @@ fn clone_untraced_cannot_leave_the_view() {
         }
     }
 }
+
+#[test]
+fn a_non_leader_thread_that_execs_keeps_the_view() {
+    for m in [Mechanism::Hybrid, Mechanism::Ptrace] {
+        // Open ALLOWED first in the old image (its thread gets a scratch page), then have a
+        // second thread exec a shell that opens it again: the new image needs a new page.
+        let script = format!("cat @{ALLOWED}; exec {} thread-exec /bin/sh -c \"cat @{ALLOWED}; cat @{DENIED}; echo rc=\\$?\"", guest());
+        let (st, out) = run(m, &["sh", "-c", &script]);
+        assert_eq!(st, Status::Exited(0), "{m:?}: {out}");
+        assert!(out.starts_with("ALLOWED\nALLOWED\n") && out.ends_with("rc=1\n"), "{m:?}: {out}");
+    }
+}
