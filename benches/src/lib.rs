@@ -1,1 +1,14 @@
-//! placeholder
+//! The whole-process comparison harness behind `viewos-compare`: runs the same workloads
+//! natively, under viewos and under PRoot, and renders the medians as markdown tables.
+//!
+//! Code map: [`opts`] parses the command line, [`tools`] builds the command line for each
+//! monitor, [`workloads`] defines what is measured, [`run`] spawns one timed process,
+//! [`memory`] samples a monitor's resident set, [`report`] is the pure part (medians,
+//! formatting, tables). Nothing here asserts on timings: numbers are reported, not judged.
+
+pub mod memory;
+pub mod opts;
+pub mod report;
+pub mod run;
+pub mod tools;
+pub mod workloads;

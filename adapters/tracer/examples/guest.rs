@@ -51,7 +51,7 @@ fn race(args: &[String]) {
     let flipper = std::thread::spawn(move || {
         let mut i = 0usize;
         while !STOP.load(Ordering::Relaxed) {
-            let src = if i % 2 == 0 { b.as_bytes() } else { a.as_bytes() };
+            let src = if i.is_multiple_of(2) { b.as_bytes() } else { a.as_bytes() };
             for (k, &c) in src.iter().enumerate() {
                 // SAFETY: within BUF.
                 unsafe { std::ptr::write_volatile((ptr as *mut u8).add(k), c) };

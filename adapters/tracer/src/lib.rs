@@ -9,6 +9,7 @@
 //! - `Need::Control` calls (and everything in [`Mechanism::Ptrace`]): `SECCOMP_RET_TRACE`,
 //!   decided at the ptrace seccomp stop by the tracer thread (`tracer.rs`);
 //! - `Need::Refuse`: `SECCOMP_RET_ERRNO` in the filter itself.
+//!
 //! Process events (fork, clone, exec, exit, group-stop) always come through ptrace, which
 //! also provides `PTRACE_O_EXITKILL`: if the monitor dies, every tracee dies.
 

@@ -24,7 +24,10 @@ pub fn respond(fd: i32, id: u64, result: Option<Result<u64, Errno>>) {
 
 /// Serves notifications until the listener fails (all tracees gone).
 pub fn serve(shared: Arc<Shared>, fd: i32) {
-    let _ = sys::notif_set_sync_wakeup(fd);
+    if let Err(e) = sys::notif_set_sync_wakeup(fd) {
+        // Linux < 6.6: still correct, but each notified call costs a cross-CPU wake-up.
+        eprintln!("viewos: note: no synchronous wake-up for seccomp notifications ({e}); intercepted calls will be slower");
+    }
     loop {
         let n = match sys::notif_recv(fd) {
             Ok(n) => n,

@@ -208,17 +208,11 @@ pub fn gettid() -> i32 {
 /// `Ok(None)` when there is nothing left to wait for (ECHILD).
 pub fn wait_any() -> io::Result<Option<(i32, i32)>> {
     let mut status = 0;
-    loop {
-        // SAFETY: `status` is a valid out-pointer.
-        let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
-        if pid >= 0 {
-            return Ok(Some((pid, status)));
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::ECHILD) => return Ok(None),
-            Some(libc::EINTR) => return Err(e),
-            _ => return Err(e),
-        }
+    // SAFETY: `status` is a valid out-pointer.
+    let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
+    if pid >= 0 {
+        return Ok(Some((pid, status)));
     }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::ECHILD) { Ok(None) } else { Err(e) }
 }

@@ -61,6 +61,14 @@ impl Shared {
 
 extern "C" fn wake(_: libc::c_int) {}
 
+/// A result as the guest's `rax` holds it (`-errno` on failure).
+fn raw_result(r: Result<u64, Errno>) -> u64 {
+    match r {
+        Ok(v) => v,
+        Err(e) => e.as_ret() as u64,
+    }
+}
+
 /// Per-tracee bookkeeping of the tracer thread.
 pub struct Tracer {
     shared: Arc<Shared>,
@@ -392,10 +400,7 @@ impl Tracer {
     fn finish_emulated(&self, tid: i32, result: Result<u64, Errno>) {
         let Ok(mut regs) = sys::get_regs(tid) else { return };
         regs.orig_rax = u64::MAX;
-        regs.rax = match result {
-            Ok(v) => v,
-            Err(e) => e.as_ret() as u64,
-        };
+        regs.rax = raw_result(result);
         if sys::set_regs(tid, &regs).is_ok() {
             self.resume(tid, 0);
         }
@@ -431,14 +436,11 @@ impl Tracer {
             self.shared.drain(&mut mon);
             f
         };
-        if let ExitFixup::SetReturn(r) = fix {
-            if let Ok(mut regs) = sys::get_regs(tid) {
-                regs.rax = match r {
-                    Ok(v) => v,
-                    Err(e) => e.as_ret() as u64,
-                };
-                let _ = sys::set_regs(tid, &regs);
-            }
+        if let ExitFixup::SetReturn(r) = fix
+            && let Ok(mut regs) = sys::get_regs(tid)
+        {
+            regs.rax = raw_result(r);
+            let _ = sys::set_regs(tid, &regs);
         }
         self.resume(tid, 0);
     }

@@ -115,14 +115,12 @@ pub fn parse(args: &[OsString]) -> Result<Action, String> {
             }
             continue;
         }
-        // Short options, possibly bundled (-hV).
-        for &c in &arg[1..] {
-            match c {
-                b'h' => return Ok(Action::Help),
-                b'V' => return Ok(Action::Version),
-                _ => return Err(format!("invalid option -- '{}'", c as char)),
-            }
-        }
+        // Short options: each of them ends parsing, so only the first letter counts.
+        return match arg[1] {
+            b'h' => Ok(Action::Help),
+            b'V' => Ok(Action::Version),
+            c => Err(format!("invalid option -- '{}'", c as char)),
+        };
     }
     a.command = args[i..].to_vec();
     if a.command.is_empty() {

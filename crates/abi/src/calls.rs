@@ -41,6 +41,7 @@ macro_rules! typed_calls {
             #[derive(Clone, Copy, Debug, PartialEq, Eq)]
             pub struct $name(pub SyscallArgs);
 
+            #[allow(clippy::len_without_is_empty)]
             impl $name {
                 /// This call's number.
                 pub const NR: Sysno = Sysno(nr::$nr);

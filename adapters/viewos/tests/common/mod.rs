@@ -1,5 +1,6 @@
 //! Helpers for the end-to-end tests of the `viewos` binary: run it as the current user and,
 //! when root, as uid 65534 too (viewos must work unprivileged).
+#![allow(dead_code)] // each test binary uses a subset
 
 use std::process::{Command, Output};
 

@@ -1,0 +1,49 @@
+/* Module fmt: a little self-contained arithmetic so the compiler has real work to do. */
+#include <string.h>
+#include "cproj.h"
+
+struct fmt_state {
+    uint64_t acc;
+    uint32_t table[64];
+    char name[32];
+};
+
+static uint64_t fmt_mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL + 6;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    return x ^ (x >> 33);
+}
+
+static void fmt_init(struct fmt_state *s, uint64_t seed)
+{
+    memset(s, 0, sizeof *s);
+    for (int k = 0; k < 64; k++)
+        s->table[k] = (uint32_t)fmt_mix(seed + (uint64_t)k * 6);
+    strncpy(s->name, "fmt", sizeof s->name - 1);
+}
+
+static uint64_t fmt_step(struct fmt_state *s, int round)
+{
+    uint64_t h = s->acc;
+    for (int k = 0; k < 64; k++) {
+        uint32_t v = s->table[(k * 7 + round) & 63];
+        h = fmt_mix(h ^ v) + (uint64_t)(unsigned char)s->name[k & 7];
+        if (h & 1)
+            s->table[k] ^= (uint32_t)(h >> 32);
+        else
+            s->table[k] += (uint32_t)h;
+    }
+    return h;
+}
+
+uint64_t fmt_run(uint64_t seed)
+{
+    struct fmt_state s;
+    fmt_init(&s, seed);
+    for (int r = 0; r < 100; r++)
+        s.acc = fmt_step(&s, r);
+    return s.acc;
+}

@@ -1,0 +1,258 @@
+//! What is measured. Loops (`viewos-workload`) time themselves and report ns per
+//! operation, so start-up is excluded; the others are timed from spawn to exit.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use crate::report::Unit;
+use crate::run::Stdout;
+use crate::tools::argv;
+
+/// Every workload name `--only` accepts, in run order.
+pub const NAMES: &[(&str, &str)] = &[
+    ("getpid", "raw getpid loop"),
+    ("stat", "stat of a 3-component path"),
+    ("open-close", "open + close of a 3-component path"),
+    ("read4k", "4 KiB pread of a real file"),
+    ("startup", "start-up and exit of an empty program"),
+    ("fork-exec", "fork + exec of /bin/true + waitpid"),
+    ("pingpong", "two threads ping-pong one byte over two pipes"),
+    ("find", "find /usr, output drained"),
+    ("tar", "tar cf - /usr/share/doc, output drained (reads every file)"),
+    ("tar-devnull", "tar cf - /usr/share/doc > /dev/null (GNU tar then skips file data)"),
+    ("make", "make -j2 of benches/cproj (12 C files)"),
+    ("intercept", "cost per intercepted/emulated call (viewos only)"),
+    ("memory", "monitor RSS with 100 live guests"),
+];
+
+/// Inputs the workloads need.
+#[derive(Clone, Debug)]
+pub struct Env {
+    pub workload: PathBuf,
+    /// A 64 KiB file three components deep (`/tmp/<dir>/data`).
+    pub data_file: PathBuf,
+    /// A private copy of the C project.
+    pub cproj: PathBuf,
+    pub quick: bool,
+}
+
+/// How a value is obtained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// The `ns_per_op=` the workload prints.
+    PerOp,
+    /// Wall time from spawn to exit, averaged over this many back-to-back starts.
+    Wall { starts: u32 },
+}
+
+/// One row of the main table.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    pub name: &'static str,
+    pub label: String,
+    pub unit: Unit,
+    pub argv: Vec<OsString>,
+    pub kind: Kind,
+    pub stdout: Stdout,
+    pub cwd: Option<PathBuf>,
+    /// Run natively, untimed, before every measured run (e.g. `make clean`).
+    pub before_each: Option<Vec<OsString>>,
+    /// Run once natively before measuring, to warm caches.
+    pub warm_up: bool,
+    /// Stdout must have the same size as natively (a cheap correctness check).
+    pub same_output: bool,
+}
+
+impl Workload {
+    fn per_op(name: &'static str, label: String, unit: Unit, argv: Vec<OsString>) -> Workload {
+        Workload {
+            name,
+            label,
+            unit,
+            argv,
+            kind: Kind::PerOp,
+            stdout: Stdout::Capture,
+            cwd: None,
+            before_each: None,
+            warm_up: false,
+            same_output: false,
+        }
+    }
+
+    fn wall(name: &'static str, label: String, unit: Unit, argv: Vec<OsString>, stdout: Stdout) -> Workload {
+        Workload {
+            kind: Kind::Wall { starts: 1 },
+            stdout,
+            warm_up: true,
+            same_output: stdout == Stdout::Count,
+            ..Workload::per_op(name, label, unit, argv)
+        }
+    }
+}
+
+/// `200000` → `200k`.
+pub fn count(n: u64) -> String {
+    match (n / 1000, n % 1000) {
+        (k, 0) if k > 0 => format!("{k}k"),
+        _ => n.to_string(),
+    }
+}
+
+/// Iteration counts: the full run, or `--quick`.
+#[derive(Clone, Copy, Debug)]
+pub struct Sizes {
+    pub loop_n: u64,
+    pub fork_n: u64,
+    pub pingpong_n: u64,
+    pub starts: u32,
+}
+
+impl Sizes {
+    pub fn new(quick: bool) -> Sizes {
+        if quick {
+            Sizes { loop_n: 10_000, fork_n: 20, pingpong_n: 1_000, starts: 3 }
+        } else {
+            Sizes { loop_n: 200_000, fork_n: 200, pingpong_n: 20_000, starts: 20 }
+        }
+    }
+}
+
+/// The rows of the main table, in order.
+pub fn main_workloads(env: &Env) -> Vec<Workload> {
+    let s = Sizes::new(env.quick);
+    let w = env.workload.as_os_str();
+    let data = env.data_file.as_os_str();
+    let n = s.loop_n.to_string();
+    let find_root = if env.quick { "/usr/share/doc" } else { "/usr" };
+    vec![
+        Workload::per_op(
+            "getpid",
+            format!("getpid ×{} (µs/call)", count(s.loop_n)),
+            Unit::Us,
+            argv([w, "getpid".as_ref(), n.as_ref()]),
+        ),
+        Workload::per_op(
+            "stat",
+            format!("stat ×{} (µs/call)", count(s.loop_n)),
+            Unit::Us,
+            argv([w, "stat".as_ref(), n.as_ref(), data]),
+        ),
+        Workload::per_op(
+            "open-close",
+            format!("open+close ×{} (µs/pair)", count(s.loop_n)),
+            Unit::Us,
+            argv([w, "open-close".as_ref(), n.as_ref(), data]),
+        ),
+        Workload::per_op(
+            "read4k",
+            format!("4 KiB pread ×{} (µs/read)", count(s.loop_n)),
+            Unit::Us,
+            argv([w, "read4k".as_ref(), n.as_ref(), data]),
+        ),
+        Workload {
+            kind: Kind::Wall { starts: s.starts },
+            stdout: Stdout::Null,
+            ..Workload::per_op(
+                "startup",
+                "start-up of an empty program (ms)".into(),
+                Unit::Ms,
+                argv([w, "empty".as_ref()]),
+            )
+        },
+        Workload::per_op(
+            "fork-exec",
+            format!("fork+exec+wait of /bin/true ×{} (µs each)", count(s.fork_n)),
+            Unit::Us,
+            argv([w, "fork-exec".as_ref(), s.fork_n.to_string().as_ref(), "/bin/true".as_ref()]),
+        ),
+        Workload::per_op(
+            "pingpong",
+            format!("2-thread pipe ping-pong ×{} (µs/round trip)", count(s.pingpong_n)),
+            Unit::Us,
+            argv([w, "pingpong".as_ref(), s.pingpong_n.to_string().as_ref()]),
+        ),
+        Workload::wall("find", format!("`find {find_root}` (s)"), Unit::S, argv(["find", find_root]), Stdout::Count),
+        Workload::wall(
+            "tar",
+            "`tar cf - /usr/share/doc \\| drain` (s)".into(),
+            Unit::S,
+            argv(["tar", "cf", "-", "/usr/share/doc"]),
+            Stdout::Count,
+        ),
+        Workload::wall(
+            "tar-devnull",
+            "`tar cf - /usr/share/doc > /dev/null` (s)".into(),
+            Unit::S,
+            argv(["tar", "cf", "-", "/usr/share/doc"]),
+            Stdout::Null,
+        ),
+        Workload {
+            cwd: Some(env.cproj.clone()),
+            before_each: Some(argv(["make", "-s", "clean"])),
+            ..Workload::wall("make", "`make -j2`, 12 C files (s)".into(), Unit::S, argv(["make", "-j2"]), Stdout::Null)
+        },
+    ]
+}
+
+/// One row of the intercepted-calls table: a loop under viewos with extra options,
+/// against the same loop natively.
+#[derive(Clone, Debug)]
+pub struct InterceptCase {
+    pub label: String,
+    pub viewos_opts: Vec<&'static str>,
+    pub workload: Workload,
+}
+
+pub fn intercept_cases(env: &Env) -> Vec<InterceptCase> {
+    let s = Sizes::new(env.quick);
+    let w = env.workload.as_os_str();
+    let n = s.loop_n.to_string();
+    let getpid = Workload::per_op("getpid", String::new(), Unit::Us, argv([w, "getpid".as_ref(), n.as_ref()]));
+    let uname = Workload::per_op("uname", String::new(), Unit::Us, argv([w, "uname".as_ref(), n.as_ref()]));
+    let case = |label: &str, opts: &[&'static str], w: &Workload| InterceptCase {
+        label: label.into(),
+        viewos_opts: opts.to_vec(),
+        workload: w.clone(),
+    };
+    vec![
+        case("getpid, not intercepted (empty view)", &[], &getpid),
+        case("getpid, `--intercept getpid` (default mechanism)", &["--intercept", "getpid"], &getpid),
+        case(
+            "getpid, `--intercept getpid --mechanism hybrid`",
+            &["--intercept", "getpid", "--mechanism", "hybrid"],
+            &getpid,
+        ),
+        case(
+            "getpid, `--intercept getpid --mechanism ptrace`",
+            &["--intercept", "getpid", "--mechanism", "ptrace"],
+            &getpid,
+        ),
+        case("uname, emulated (`--hostname bench`)", &["--hostname", "bench"], &uname),
+    ]
+}
+
+/// The memory workload: `guests` sleeping processes alive at once.
+pub fn memory_argv(guests: usize, secs: u32) -> Vec<OsString> {
+    argv(["sh".to_string(), "-c".to_string(), format!("for i in $(seq {guests}); do sleep {secs} & done; wait")])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_short() {
+        assert_eq!(count(200_000), "200k");
+        assert_eq!(count(200), "200");
+        assert_eq!(count(1_500), "1500");
+    }
+
+    #[test]
+    fn every_main_workload_has_a_listed_name() {
+        let env =
+            Env { workload: "/w".into(), data_file: "/tmp/x/data".into(), cproj: "/tmp/x/cproj".into(), quick: false };
+        for w in main_workloads(&env) {
+            assert!(NAMES.iter().any(|(n, _)| *n == w.name), "{}", w.name);
+        }
+    }
+}
