@@ -164,9 +164,8 @@ pub fn notif_id_valid(fd: i32, id: u64) -> bool {
 
 /// Asks the kernel to wake the notifying thread on the supervisor's CPU (Linux 6.6+).
 pub fn notif_set_sync_wakeup(fd: i32) -> io::Result<()> {
-    let mut flags = NOTIF_FD_SYNC_WAKE_UP;
-    // SAFETY: as above.
-    check(unsafe { libc::ioctl(fd, NOTIF_SET_FLAGS, &mut flags as *mut u64) } as libc::c_long).map(drop)
+    // SAFETY: this ioctl takes the flags by value, not through a pointer.
+    check(unsafe { libc::ioctl(fd, NOTIF_SET_FLAGS, NOTIF_FD_SYNC_WAKE_UP) } as libc::c_long).map(drop)
 }
 
 pub fn pidfd_open(pid: i32) -> io::Result<i32> {
@@ -204,10 +203,27 @@ pub fn gettid() -> i32 {
     unsafe { libc::gettid() }
 }
 
+/// How long the tracer polls for the next stop before it sleeps.
+pub const SPIN: std::time::Duration = std::time::Duration::from_micros(100);
+
 /// `waitpid(-1, __WALL)`: the next status change of any child or tracee.
 /// `Ok(None)` when there is nothing left to wait for (ECHILD).
 pub fn wait_any() -> io::Result<Option<(i32, i32)>> {
     let mut status = 0;
+    // Poll briefly before sleeping: a tracee that was just resumed often stops again within
+    // microseconds, and on a VM waking a sleeping CPU costs tens of microseconds.
+    let spin_until = std::time::Instant::now() + SPIN;
+    while std::time::Instant::now() < spin_until {
+        // SAFETY: `status` is a valid out-pointer.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::WNOHANG) };
+        if pid > 0 {
+            return Ok(Some((pid, status)));
+        }
+        if pid < 0 {
+            break;
+        }
+        std::hint::spin_loop();
+    }
     // SAFETY: `status` is a valid out-pointer.
     let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
     if pid >= 0 {
