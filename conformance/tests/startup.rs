@@ -96,3 +96,12 @@ fn uname_with_own_hostname() {
         )
         .expect_same();
 }
+
+#[test]
+fn uname_faults_with_own_hostname() {
+    // The emulated uname faults exactly where the kernel's would.
+    Case::new("uname-faults")
+        .viewos_args(["--hostname=view-host"])
+        .probe(["uname-faults"])
+        .expect_same();
+}

@@ -1,5 +1,6 @@
 //! Guest memory of a real thread: `process_vm_readv`/`writev`, falling back to
-//! `/proc/TID/mem` where they fail (write-protected pages such as the scratch area).
+//! `/proc/TID/mem` where cross-memory attach is unavailable. The scratch area (read-only
+//! for the guest) is always written through `/proc/TID/mem`.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -34,24 +35,35 @@ impl ProcMem {
     }
 }
 
+/// True if cross-memory attach itself is unavailable (not built in, or refused by a
+/// security module), as opposed to the guest's own memory faulting.
+fn unavailable(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM))
+}
+
 impl GuestMem for ProcMem {
     fn read(&mut self, addr: GuestAddr, buf: &mut [u8]) -> Result<(), MemFault> {
         let fault = MemFault { addr };
         match sys::process_vm_read(self.tid, addr.0, buf) {
             Ok(n) if n == buf.len() => Ok(()),
-            _ => {
+            // Only when the mechanism is missing: `/proc/TID/mem` can read pages the guest
+            // itself cannot (PROT_NONE), where the kernel would give the guest EFAULT.
+            Err(e) if unavailable(&e) => {
                 let f = self.file().ok_or(fault)?;
                 f.read_exact_at(buf, addr.0).map_err(|_| fault)
             }
+            _ => Err(fault),
         }
     }
 
     fn write(&mut self, addr: GuestAddr, data: &[u8]) -> Result<(), MemFault> {
+        let fault = MemFault { addr };
         match sys::process_vm_write(self.tid, addr.0, data) {
             Ok(n) if n == data.len() => Ok(()),
-            // Only fall back for writable mappings: the guest's own read-only pages must
-            // fault as they would natively (EFAULT), so check the mapping first.
-            _ => Err(MemFault { addr }),
+            // Read-only guest pages fault as they would natively (EFAULT); `/proc/TID/mem`
+            // (which writes through protections) is only the fallback for a missing mechanism.
+            Err(e) if unavailable(&e) => self.force_write(addr, data),
+            _ => Err(fault),
         }
     }
 }
