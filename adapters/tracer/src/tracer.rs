@@ -203,6 +203,7 @@ impl Tracer {
     }
 
     fn gone(&mut self, tid: i32) {
+        self.adopt_orphans(tid);
         self.started.remove(&tid);
         self.announced.remove(&tid);
         self.held.remove(&tid);
@@ -215,6 +216,40 @@ impl Tracer {
         let mut mon = self.shared.monitor.lock().expect("monitor lock");
         mon.on_exit(Tid(tid));
         self.shared.drain(&mut mon);
+    }
+
+    /// A tracee killed in the middle of fork or clone never reports the event, so a child
+    /// held for it would wait forever. When a tracee dies, every held child that is a
+    /// process whose parent is gone (reparented) is adopted as a fork of the dead one, its
+    /// most likely creator (fork shares nothing, so nothing is lost but the parent link).
+    fn adopt_orphans(&mut self, dead: i32) {
+        if self.held.is_empty() {
+            return;
+        }
+        let orphans: Vec<i32> = self.held.iter().copied().filter(|&c| self.is_orphan(c)).collect();
+        for child in orphans {
+            self.held.remove(&child);
+            {
+                let mut mon = self.shared.monitor.lock().expect("monitor lock");
+                mon.on_clone(Tid(dead), Tid(child), CloneFlags(0));
+                self.shared.drain(&mut mon);
+            }
+            self.resume(child, 0);
+        }
+    }
+
+    /// True if `child` leads its own thread group and its parent is not a live tracee.
+    fn is_orphan(&self, child: i32) -> bool {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{child}/status")) else { return false };
+        let field = |name: &str| -> Option<i32> {
+            status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok())
+        };
+        let (Some(tgid), Some(ppid)) = (field("Tgid:"), field("PPid:")) else { return false };
+        if tgid != child {
+            return false;
+        }
+        let mon = self.shared.monitor.lock().expect("monitor lock");
+        mon.processes().group(Tid(ppid)).is_none()
     }
 
     fn on_event_stop(&mut self, tid: i32, sig: i32) {

@@ -132,3 +132,31 @@ fn viewos_waits_for_daemons_that_outlive_their_parent() {
         let _ = std::fs::remove_file(&marker);
     }
 }
+
+#[test]
+fn processes_killed_while_forking_do_not_hang_the_monitor() {
+    // A parent killed between creating a child and reporting it leaves a child whose clone
+    // event never comes; the monitor must still let it run and finish.
+    let script = "for i in $(seq 20); do sh -c 'while :; do /bin/true & done' & p=$!; sleep 0.02; kill -9 $p; done; wait; echo survived";
+    for u in users() {
+        for view in [&[][..], &["--intercept=getpid"][..]] {
+            let mut args = view.to_vec();
+            args.extend(["--", "sh", "-c", script]);
+            let mut child = command_as(u, viewos(), &args).stdout(std::process::Stdio::piped()).spawn().unwrap();
+            let t = Instant::now();
+            let status = loop {
+                if let Some(st) = child.try_wait().unwrap() {
+                    break st;
+                }
+                if t.elapsed() > Duration::from_secs(60) {
+                    let _ = child.kill();
+                    panic!("{u:?} {view:?}: viewos hung");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            let mut out = String::new();
+            std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+            assert_eq!((status.code(), out.as_str()), (Some(0), "survived\n"), "{u:?} {view:?}");
+        }
+    }
+}
