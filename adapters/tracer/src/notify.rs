@@ -31,6 +31,9 @@ pub fn serve(shared: Arc<Shared>, fd: i32) {
     loop {
         let n = match sys::notif_recv(fd) {
             Ok(n) => n,
+            // ENOENT: the notifying thread died before we got to it, or no process uses the
+            // filter any more (then RECV fails at once, forever, and the fd reports HUP).
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && sys::hung_up(fd) => return,
             Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::ENOENT)) => continue,
             Err(_) => return,
         };

@@ -168,6 +168,13 @@ pub fn notif_set_sync_wakeup(fd: i32) -> io::Result<()> {
     check(unsafe { libc::ioctl(fd, NOTIF_SET_FLAGS, NOTIF_FD_SYNC_WAKE_UP) } as libc::c_long).map(drop)
 }
 
+/// True if `fd` reports POLLHUP (for a listener: no process uses its filter any more).
+pub fn hung_up(fd: i32) -> bool {
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd, no waiting.
+    unsafe { libc::poll(&mut p, 1, 0) == 1 && p.revents & libc::POLLHUP != 0 }
+}
+
 pub fn pidfd_open(pid: i32) -> io::Result<i32> {
     // SAFETY: plain syscall with integer arguments.
     check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) }).map(|r| r as i32)
