@@ -16,3 +16,13 @@ fn cat_reads_stdin() {
         .stdin(b"hi\n")
         .expect_same();
 }
+
+#[test]
+fn signal_dispositions_are_inherited_unchanged() {
+    // `yes` must die of SIGPIPE quietly when `head` exits, and the command must start
+    // with the dispositions and mask viewos itself was given (Rust's runtime would
+    // otherwise leave SIGPIPE ignored).
+    Case::new("sigpipe-and-dispositions")
+        .cmd("sh", ["-c", "yes | head -1; grep -E '^Sig(Blk|Ign)' /proc/self/status"])
+        .expect_same();
+}

@@ -139,6 +139,8 @@ impl Tracer {
             libc::signal(libc::SIGINT, libc::SIG_IGN);
             libc::signal(libc::SIGQUIT, libc::SIG_IGN);
             libc::signal(libc::SIGTSTP, libc::SIG_IGN);
+            // A closed --trace pipe must not kill the monitor (and with it the view).
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
         }
         loop {
             let done: Vec<_> = std::mem::take(&mut *self.shared.ptrace_done.lock().expect("done lock"));

@@ -1,11 +1,16 @@
 //! `viewos`: the command-line front end. Parses options, builds the view's modules, runs the
 //! command under the tracer, and reports the command's exit status as a shell would.
+//!
+//! `no_main`: Rust's runtime start-up would set SIGPIPE to SIG_IGN, and the command would
+//! inherit that (a `yes | head` in the view would then fail with EPIPE instead of dying
+//! quietly). Without it, the command inherits viewos's own dispositions, exactly what it
+//! would have inherited from viewos's parent.
+#![no_main]
 
 mod cli;
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::process::ExitCode;
 
 use viewos_core::modules::{Intercept, Uname, Utsname};
 use viewos_core::{Module, Monitor, Sysno};
@@ -69,12 +74,12 @@ fn modules(args: &Args) -> Result<Vec<Box<dyn Module>>, String> {
     Ok(m)
 }
 
-fn run(args: Args) -> ExitCode {
+fn run(args: Args) -> i32 {
     let modules = match modules(&args) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("viewos: {e}");
-            return ExitCode::from(2);
+            return 2;
         }
     };
     let trace: Option<Box<dyn Write + Send>> = match &args.trace {
@@ -84,7 +89,7 @@ fn run(args: Args) -> ExitCode {
             Ok(f) => Some(Box::new(std::io::LineWriter::new(f))),
             Err(e) => {
                 eprintln!("viewos: --trace: {}: {e}", f.to_string_lossy());
-                return ExitCode::from(EXIT_FAILURE);
+                return i32::from(EXIT_FAILURE);
             }
         },
     };
@@ -94,35 +99,44 @@ fn run(args: Args) -> ExitCode {
             if args.stats {
                 eprint!("{}", outcome.monitor.stats().render());
             }
-            ExitCode::from(outcome.status.shell_code() as u8)
+            outcome.status.shell_code() & 0xff
         }
         Err(RunError::Spawn(e @ SpawnError::NotFound(_))) => {
             eprintln!("viewos: {e}");
-            ExitCode::from(127)
+            127
         }
         Err(e) => {
             eprintln!("viewos: {e}");
-            ExitCode::from(EXIT_FAILURE)
+            i32::from(EXIT_FAILURE)
         }
     }
 }
 
-fn main() -> ExitCode {
+#[unsafe(no_mangle)]
+extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    // std captures the arguments itself on Linux, so args_os() works without lang_start.
+    let code = cli_main();
+    // Flush as std's runtime would at exit.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    code
+}
+
+fn cli_main() -> i32 {
     let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
     match cli::parse(&argv) {
         Ok(Action::Help) => {
             print!("{}", cli::USAGE);
-            ExitCode::SUCCESS
+            0
         }
         Ok(Action::Version) => {
             println!("viewos {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
+            0
         }
         Ok(Action::Demo) => run(demo_args()),
         Ok(Action::Run(a)) => run(a),
         Err(e) => {
             eprintln!("viewos: {e} (try 'viewos --help')");
-            ExitCode::from(2)
+            2
         }
     }
 }
