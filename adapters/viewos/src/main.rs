@@ -5,7 +5,8 @@
 //! inherit that (a `yes | head` in the view would then fail with EPIPE instead of dying
 //! quietly). Without it, the command inherits viewos's own dispositions, exactly what it
 //! would have inherited from viewos's parent.
-#![no_main]
+#![cfg_attr(not(test), no_main)]
+#![cfg_attr(test, allow(dead_code))]
 
 mod cli;
 
@@ -112,6 +113,7 @@ fn run(args: Args) -> i32 {
     }
 }
 
+#[cfg(not(test))]
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     // std captures the arguments itself on Linux, so args_os() works without lang_start.
