@@ -32,6 +32,13 @@ fi
 
 cargo build --workspace --bins --examples
 cargo test --workspace
+# The adapter's own tests drive the tracer in-process; run them unprivileged as well.
+if [ "$(id -u)" = 0 ]; then
+  bin=$(cargo test -p viewos-tracer --test decisions --no-run --message-format=json 2>/dev/null \
+    | sed -n 's/.*"executable":"\([^"]*decisions[^"]*\)".*/\1/p' | tail -n 1)
+  echo "test.sh: adapter tests as uid 65534 ($bin)"
+  (cd /tmp && setpriv --reuid=65534 --regid=65534 --clear-groups env TMPDIR=/tmp "$bin" -q)
+fi
 for opts in "--intercept=all" "--intercept=all --mechanism=ptrace"; do
   echo "test.sh: conformance with VIEWOS_OPTS='$opts'"
   VIEWOS_OPTS="$opts" cargo test -p viewos-conformance -q
