@@ -75,6 +75,27 @@ impl Pty {
         }
     }
 
+    /// Waits until a process called `name` is in the terminal's foreground process group
+    /// and is not stopped, so a control character typed now reaches it.
+    fn wait_foreground(&self, name: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            // SAFETY: plain query on our fd.
+            let fg = unsafe { libc::tcgetpgrp(self.master) };
+            let running = std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()).any(|e| {
+                let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { return false };
+                let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { return false };
+                let rest: Vec<&str> = stat[close + 2..].split(' ').collect();
+                &stat[open + 1..close] == name && rest.get(2) == Some(&fg.to_string().as_str()) && !matches!(rest[0], "T" | "t")
+            });
+            if running {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{name} never ran in the foreground; terminal shows {:?}", self.seen);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn wait(self) -> i32 {
         let mut status = 0;
         let t = Instant::now();
@@ -110,7 +131,7 @@ fn ctrl_z_in_an_interactive_bash_inside_a_view() {
         let mut t = Pty::spawn(u, &["env", "PS1=P$ ", "TERM=dumb"].iter().chain(argv.iter()).copied().collect::<Vec<_>>());
         t.expect("P$ ");
         t.send("sleep 30\n");
-        std::thread::sleep(Duration::from_millis(300));
+        t.wait_foreground("sleep");
         t.send("\x1a");
         t.expect("Stopped");
         t.expect("P$ ");
@@ -120,7 +141,7 @@ fn ctrl_z_in_an_interactive_bash_inside_a_view() {
         // Resume the stopped job in the foreground, then interrupt it.
         t.send("fg\n");
         t.expect("sleep 30");
-        std::thread::sleep(Duration::from_millis(300));
+        t.wait_foreground("sleep");
         t.send("\x03");
         t.expect("P$ ");
         t.send("echo rc=$?\n");
@@ -136,13 +157,13 @@ fn ctrl_z_fg_and_ctrl_c_on_viewos_from_an_outer_shell() {
         let mut t = Pty::spawn(u, &["env", "PS1=O$ ", "TERM=dumb", BASH[0], BASH[1], BASH[2], BASH[3]]);
         t.expect("O$ ");
         t.send(&format!("{} -- sleep 30\n", viewos()));
-        std::thread::sleep(Duration::from_millis(300));
+        t.wait_foreground("sleep");
         t.send("\x1a");
         t.expect("Stopped");
         t.expect("O$ ");
         t.send("fg\n");
         t.expect("sleep 30");
-        std::thread::sleep(Duration::from_millis(300));
+        t.wait_foreground("sleep");
         t.send("\x03");
         t.expect("O$ ");
         t.send("echo rc=$?\n");
