@@ -214,8 +214,11 @@ pub fn gettid() -> i32 {
 pub const SPIN: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// `waitpid(-1, __WALL)`: the next status change of any child or tracee.
-/// `Ok(None)` when there is nothing left to wait for (ECHILD).
-pub fn wait_any() -> io::Result<Option<(i32, i32)>> {
+/// `Ok(None)` when there is nothing left to wait for (ECHILD). With `bounded`, it waits at
+/// most about a millisecond and then reports EINTR, as an interrupted wait would: the
+/// caller has work another thread may hand it (a wake-up signal sent just before the wait
+/// began would otherwise be lost).
+pub fn wait_any(bounded: bool) -> io::Result<Option<(i32, i32)>> {
     let mut status = 0;
     // Poll briefly before sleeping: a tracee that was just resumed often stops again within
     // microseconds, and on a VM waking a sleeping CPU costs tens of microseconds.
@@ -230,6 +233,18 @@ pub fn wait_any() -> io::Result<Option<(i32, i32)>> {
             break;
         }
         std::hint::spin_loop();
+    }
+    if bounded {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        // SAFETY: `status` is a valid out-pointer.
+        return match unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::WNOHANG) } {
+            0 => Err(io::Error::from_raw_os_error(libc::EINTR)),
+            pid if pid > 0 => Ok(Some((pid, status))),
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() == Some(libc::ECHILD) { Ok(None) } else { Err(e) }
+            }
+        };
     }
     // SAFETY: `status` is a valid out-pointer.
     let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };

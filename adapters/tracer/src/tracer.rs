@@ -85,9 +85,10 @@ pub struct Tracer {
     /// Threads that asked for an exit stop of the current call.
     inspecting: HashSet<i32>,
     /// Threads running an injected mmap: saved registers and the decision to apply after.
-    injecting: HashMap<i32, (libc::user_regs_struct, Disposition)>,
-    /// Decisions to apply at a thread's next seccomp stop (after an injection).
-    deferred: HashMap<i32, Disposition>,
+    injecting: HashMap<i32, (libc::user_regs_struct, Syscall, Disposition)>,
+    /// Decisions to apply when a thread's call comes back after an injection. The call is
+    /// kept too: a signal handler may run first, and its calls must be decided afresh.
+    deferred: HashMap<i32, (Syscall, Disposition)>,
     scratch: HashMap<i32, u64>,
 }
 
@@ -131,7 +132,7 @@ impl Tracer {
         // blocked call completes on another thread. SIGINT/SIGQUIT go to the guest (the
         // terminal sends them to the whole process group); the monitor waits, as a shell does.
         // SIGTSTP is ignored too: when the guest stops for job control, the monitor stops
-        // itself after it (see `group_stop`), so the shell sees the job stop.
+        // itself after it (see `on_event_stop`), so the shell sees the job stop.
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = wake as *const () as usize;
@@ -148,7 +149,8 @@ impl Tracer {
                 self.shared.ptrace_parked.lock().expect("parked lock").remove(&tid);
                 self.finish_emulated(tid, result);
             }
-            match sys::wait_any() {
+            let parked = !self.shared.ptrace_parked.lock().expect("parked lock").is_empty();
+            match sys::wait_any(parked) {
                 Ok(Some((pid, status))) => self.on_status(pid, status),
                 Ok(None) => break,
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
@@ -267,7 +269,7 @@ impl Tracer {
             return;
         }
         if STOP_SIGNALS.contains(&sig) {
-            // Group-stop: stay stopped (state T) but let SIGCONT wake the tracee.
+            // Group-stop: stay stopped but let SIGCONT wake the tracee (PTRACE_LISTEN).
             let _ = sys::listen(tid);
             if tid == self.main && sig != libc::SIGSTOP && self.shares_job_with(tid) {
                 // A job-control stop of the command stops the monitor too, so the shell
@@ -315,11 +317,11 @@ impl Tracer {
     fn on_clone(&mut self, tid: i32, event: i32) {
         let Ok(child) = sys::event_msg(tid) else { return self.resume(tid, 0) };
         let child = child as i32;
-        let flags = match event {
-            sys::EVENT_FORK => 0,
+        // The event kind alone is not enough: clone(CLONE_FILES|SIGCHLD) reports a "fork".
+        let flags = self.clone_flags(tid).unwrap_or(match event {
             sys::EVENT_VFORK => CloneFlags::VFORK | CloneFlags::VM,
-            _ => self.clone_flags(tid),
-        };
+            _ => 0,
+        });
         {
             let mut mon = self.shared.monitor.lock().expect("monitor lock");
             mon.on_clone(Tid(tid), Tid(child), CloneFlags(flags));
@@ -339,19 +341,17 @@ impl Tracer {
         self.resume(tid, 0);
     }
 
-    /// Flags of the clone/clone3 call `tid` is stopped in.
-    fn clone_flags(&self, tid: i32) -> u64 {
-        let Ok(regs) = sys::get_regs(tid) else { return 0 };
+    /// Flags of the clone/clone3 call `tid` is stopped in; `None` for fork and vfork.
+    fn clone_flags(&self, tid: i32) -> Option<u64> {
+        let regs = sys::get_regs(tid).ok()?;
         match regs.orig_rax as u32 {
-            nr::CLONE => regs.rdi,
+            nr::CLONE => Some(regs.rdi),
             nr::CLONE3 => {
                 let mut b = [0u8; 8];
-                match viewos_core::GuestMem::read(&mut ProcMem::new(tid), viewos_core::GuestAddr(regs.rdi), &mut b) {
-                    Ok(()) => u64::from_le_bytes(b),
-                    Err(_) => 0,
-                }
+                viewos_core::GuestMem::read(&mut ProcMem::new(tid), viewos_core::GuestAddr(regs.rdi), &mut b).ok()?;
+                Some(u64::from_le_bytes(b))
             }
-            _ => 0,
+            _ => None,
         }
     }
 
@@ -380,8 +380,8 @@ impl Tracer {
         }
         let call = Syscall::from_raw(Sysno(info.nr_or_rval as u32), SyscallArgs(info.args));
         let d = match self.deferred.remove(&tid) {
-            Some(d) => d,
-            None => {
+            Some((c, d)) if c == call => d,
+            _ => {
                 let mut mon = self.shared.monitor.lock().expect("monitor lock");
                 let d = mon.on_syscall_enter(self.shared.now(), Tid(tid), call, &mut ProcMem::new(tid));
                 if d == Disposition::Block {
@@ -392,10 +392,10 @@ impl Tracer {
                 d
             }
         };
-        self.apply(tid, d);
+        self.apply(tid, call, d);
     }
 
-    fn apply(&mut self, tid: i32, d: Disposition) {
+    fn apply(&mut self, tid: i32, call: Syscall, d: Disposition) {
         match d {
             Disposition::Pass { inspect } => {
                 if inspect {
@@ -412,7 +412,7 @@ impl Tracer {
                     let Some(&base) = self.scratch.get(&tid) else {
                         // First rewrite of this thread: map its scratch area first.
                         if scratch::begin(tid, &regs).is_ok() {
-                            self.injecting.insert(tid, (regs, Disposition::Rewrite { args, scratch, inspect }));
+                            self.injecting.insert(tid, (regs, call, Disposition::Rewrite { args, scratch, inspect }));
                             self.resume(tid, 0);
                         }
                         return;
@@ -444,16 +444,16 @@ impl Tracer {
     }
 
     fn on_syscall_exit(&mut self, tid: i32) {
-        if let Some((saved, d)) = self.injecting.remove(&tid) {
+        if let Some((saved, call, d)) = self.injecting.remove(&tid) {
             match scratch::finish(tid, &saved) {
                 Ok(Ok(addr)) => {
                     self.scratch.insert(tid, addr);
-                    self.deferred.insert(tid, d);
+                    self.deferred.insert(tid, (call, d));
                     self.resume(tid, 0);
                 }
                 Ok(Err(e)) => {
                     // No memory for scratch: the call fails as the kernel would without it.
-                    self.deferred.insert(tid, Disposition::Emulate(Err(e)));
+                    self.deferred.insert(tid, (call, Disposition::Emulate(Err(e))));
                     self.resume(tid, 0);
                 }
                 Err(_) => {}
