@@ -205,6 +205,38 @@ pub fn tgkill(tgid: i32, tid: i32, sig: i32) -> io::Result<()> {
     check(unsafe { libc::syscall(libc::SYS_tgkill, tgid, tid, sig) }).map(drop)
 }
 
+/// The monitor's own signal dispositions, set once the guest has been forked (it keeps the
+/// ones viewos was started with). SIGUSR1 gets `wake`, a handler that does nothing: it only
+/// interrupts waitpid when a blocked call completes on another thread. SIGINT and SIGQUIT
+/// are ignored: the terminal sends them to the guests too, and the monitor waits, as a
+/// shell does for its foreground job. SIGTSTP is ignored: when the guest stops for job
+/// control the monitor stops itself after it. SIGPIPE is ignored: a closed `--trace` pipe
+/// must not kill the monitor, and with it the view.
+pub fn monitor_signals(wake: extern "C" fn(libc::c_int)) {
+    // SAFETY: a zeroed sigaction is valid; the handler is async-signal-safe (it does nothing).
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = wake as *const () as usize;
+        libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+        for sig in [libc::SIGINT, libc::SIGQUIT, libc::SIGTSTP, libc::SIGPIPE] {
+            libc::signal(sig, libc::SIG_IGN);
+        }
+    }
+}
+
+/// Stops the monitor (job control); SIGCONT resumes it.
+pub fn stop_self() {
+    // SAFETY: raising a signal at ourselves.
+    unsafe { libc::raise(libc::SIGSTOP) };
+}
+
+/// True if `pid` is in the monitor's own process group and the monitor does not lead its
+/// session (a shell outside could resume the group).
+pub fn same_job_and_not_session_leader(pid: i32) -> bool {
+    // SAFETY: plain queries without pointers.
+    unsafe { libc::getpgid(pid) == libc::getpgrp() && libc::getsid(0) != libc::getpid() }
+}
+
 pub fn gettid() -> i32 {
     // SAFETY: gettid cannot fail.
     unsafe { libc::gettid() }

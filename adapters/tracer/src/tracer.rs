@@ -128,21 +128,7 @@ impl Tracer {
 
     /// Runs until no tracee is left; returns how the first process ended.
     pub fn run(mut self) -> Result<Outcome, RunError> {
-        // SAFETY: installing a handler that does nothing; it only interrupts waitpid when a
-        // blocked call completes on another thread. SIGINT/SIGQUIT go to the guest (the
-        // terminal sends them to the whole process group); the monitor waits, as a shell does.
-        // SIGTSTP is ignored too: when the guest stops for job control, the monitor stops
-        // itself after it (see `on_event_stop`), so the shell sees the job stop.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = wake as *const () as usize;
-            libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
-            libc::signal(libc::SIGINT, libc::SIG_IGN);
-            libc::signal(libc::SIGQUIT, libc::SIG_IGN);
-            libc::signal(libc::SIGTSTP, libc::SIG_IGN);
-            // A closed --trace pipe must not kill the monitor (and with it the view).
-            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-        }
+        sys::monitor_signals(wake);
         loop {
             let done: Vec<_> = std::mem::take(&mut *self.shared.ptrace_done.lock().expect("done lock"));
             for (tid, result) in done {
@@ -274,8 +260,7 @@ impl Tracer {
             if tid == self.main && sig != libc::SIGSTOP && self.shares_job_with(tid) {
                 // A job-control stop of the command stops the monitor too, so the shell
                 // that started viewos sees its job stop; SIGCONT to the job resumes both.
-                // SAFETY: stopping ourselves.
-                unsafe { libc::raise(libc::SIGSTOP) };
+                sys::stop_self();
             }
         } else {
             // PTRACE_INTERRUPT or the wake-up after PTRACE_LISTEN.
@@ -286,8 +271,7 @@ impl Tracer {
     /// True if `tid` is in the monitor's own process group and a shell outside can resume
     /// that group: the monitor is not a session leader (nothing would ever continue it).
     fn shares_job_with(&self, tid: i32) -> bool {
-        // SAFETY: plain queries.
-        unsafe { libc::getpgid(tid) == libc::getpgrp() && libc::getsid(0) != libc::getpid() }
+        sys::same_job_and_not_session_leader(tid)
     }
 
     fn on_signal(&mut self, tid: i32, sig: i32) {
@@ -305,8 +289,8 @@ impl Tracer {
                 }
                 Err(e) => {
                     eprintln!("viewos: cannot take the seccomp listener: {e}");
-                    // SAFETY: the guest cannot run without its listener; end it.
-                    unsafe { libc::kill(tid, libc::SIGKILL) };
+                    // The guest cannot run without its listener; end it.
+                    let _ = sys::tgkill(tid, tid, libc::SIGKILL);
                 }
             }
             return;
