@@ -22,7 +22,7 @@ pub fn respond(fd: i32, id: u64, result: Option<Result<u64, Errno>>) {
     let _ = sys::notif_send(fd, &resp);
 }
 
-/// Serves notifications until the listener fails (all tracees gone).
+/// Serves notifications until the listener hangs up (no process uses the filter any more).
 pub fn serve(shared: Arc<Shared>, fd: i32) {
     if let Err(e) = sys::notif_set_sync_wakeup(fd) {
         // Linux < 6.6: still correct, but each notified call costs a cross-CPU wake-up.
@@ -35,7 +35,14 @@ pub fn serve(shared: Arc<Shared>, fd: i32) {
             // filter any more (then RECV fails at once, forever, and the fd reports HUP).
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) && sys::hung_up(fd) => return,
             Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::ENOENT)) => continue,
-            Err(_) => return,
+            // Anything else is unexpected; leaving would hang every guest in a notified call,
+            // so keep serving until the listener hangs up.
+            Err(_) if sys::hung_up(fd) => return,
+            Err(e) => {
+                eprintln!("viewos: seccomp notification: {e}");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                continue;
+            }
         };
         let tid = n.pid as i32;
         if Abi::classify(n.data.arch, n.data.nr as u32 as u64) != Some(Abi::X86_64) {
