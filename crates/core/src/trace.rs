@@ -8,8 +8,12 @@ use crate::dispatch::{Disposition, ExitFixup, Nanos};
 use crate::mem::GuestMem;
 use crate::process::Tid;
 
-/// Fields printed as C strings.
-const STRING_FIELDS: &[&str] = &["path", "oldpath", "newpath", "target", "linkpath"];
+/// True if argument `i` of syscall `nr` is a C string: a path (per the ABI's path table) or
+/// the content of a new symlink.
+fn is_string_arg(nr: u32, i: usize) -> bool {
+    use viewos_abi::x86_64::{nr, paths::path_args};
+    path_args(nr).iter().any(|a| a.path == i) || (i == 0 && (nr == nr::SYMLINK || nr == nr::SYMLINKAT))
+}
 /// Longest string shown before `...`.
 const MAX_SHOWN: usize = 256;
 const AT_FDCWD: i32 = -100;
@@ -40,42 +44,37 @@ pub fn quote(bytes: &[u8]) -> String {
     s
 }
 
-/// Renders a call with its arguments, reading string arguments from guest memory.
+/// Renders a call with its arguments, reading string arguments from guest memory. Calls
+/// without a typed view show their six registers, paths among them as strings.
 pub fn render_call(call: &Syscall, mem: &mut dyn GuestMem) -> String {
     let args = call.args();
+    let nr = call.sysno().0;
     let names = call.field_names();
-    let mut out = format!("{}(", call.sysno());
-    let shown: Vec<String> = if names.is_empty() && matches!(call, Syscall::Other(..)) {
-        args.0.iter().map(|a| format!("{a:#x}")).collect()
-    } else {
-        names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| {
-                let raw = args.get(i);
-                if STRING_FIELDS.contains(name) {
-                    if raw == 0 {
-                        return "NULL".to_string();
-                    }
-                    return match mem.read_cstr(viewos_abi::GuestAddr(raw), crate::mem::MAX_CSTR) {
-                        Ok(Some(s)) => quote(&s),
-                        Ok(None) => format!("{raw:#x} (too long)"),
-                        Err(_) => format!("{raw:#x}"),
-                    };
+    let count = if names.is_empty() { 6 } else { names.len() };
+    let shown: Vec<String> = (0..count)
+        .map(|i| {
+            let raw = args.get(i);
+            let name = names.get(i).copied().unwrap_or("");
+            if is_string_arg(nr, i) {
+                if raw == 0 {
+                    return "NULL".to_string();
                 }
-                if name.ends_with("fd") && raw as u32 as i32 == AT_FDCWD {
-                    return "AT_FDCWD".to_string();
-                }
-                if name.ends_with("fd") || matches!(*name, "pid" | "tid" | "tgid" | "sig" | "status") {
-                    return (raw as u32 as i32).to_string();
-                }
-                format!("{raw:#x}")
-            })
-            .collect()
-    };
-    out.push_str(&shown.join(", "));
-    out.push(')');
-    out
+                return match mem.read_cstr(viewos_abi::GuestAddr(raw), crate::mem::MAX_CSTR) {
+                    Ok(Some(s)) => quote(&s),
+                    Ok(None) => format!("{raw:#x} (too long)"),
+                    Err(_) => format!("{raw:#x}"),
+                };
+            }
+            if name.ends_with("fd") && raw as u32 as i32 == AT_FDCWD {
+                return "AT_FDCWD".to_string();
+            }
+            if name.ends_with("fd") || matches!(name, "pid" | "tid" | "tgid" | "sig" | "status") {
+                return (raw as u32 as i32).to_string();
+            }
+            format!("{raw:#x}")
+        })
+        .collect();
+    format!("{}({})", call.sysno(), shown.join(", "))
 }
 
 fn result(r: Result<u64, Errno>) -> String {
@@ -134,6 +133,14 @@ mod tests {
         assert_eq!(render_call(&c, &mut m), r#"openat(AT_FDCWD, "/etc/ho\"sts\n", 0x80000, 0x0)"#);
         let line = enter_line(Nanos(1_500_000), Tid(7), &c, &mut m, "test", &Disposition::Emulate(Err(Errno::ENOENT)));
         assert_eq!(line, r#"   0.001500 [7] openat(AT_FDCWD, "/etc/ho\"sts\n", 0x80000, 0x0) = -1 ENOENT (emulated) [test]"#);
+    }
+
+    #[test]
+    fn untyped_calls_show_registers_and_their_paths() {
+        let mut m = FakeMem::new();
+        m.map_cstr(0x1000, b"/dev/null");
+        let c = Syscall::from_raw(viewos_abi::Sysno(viewos_abi::x86_64::nr::MKNOD), viewos_abi::SyscallArgs([0x1000, 0o20644, 0x103, 0, 0, 0]));
+        assert_eq!(render_call(&c, &mut m), r#"mknod("/dev/null", 0x21a4, 0x103, 0x0, 0x0, 0x0)"#);
     }
 
     #[test]

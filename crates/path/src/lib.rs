@@ -3,8 +3,9 @@
 //! with only `lstat` and `readlink` asked of the host. Pure: no I/O, no `unsafe`.
 //!
 //! * [`GuestPath`] and [`HostPath`]: canonical absolute paths as bytes, one type per side.
-//! * [`View`]: a mount table (root, binds `SRC:DST`, hidden paths) and the translation of
-//!   guest paths to host paths; [`ViewTree`]: views nested in views.
+//! * [`View`]: a mount table (root, binds `SRC:DST`, hidden paths), the translation of
+//!   guest paths to host paths ([`View::translate`]) and back ([`View::untranslate`]);
+//!   [`ViewTree`]: views nested in views.
 //! * [`Fs`]: the oracle for the host filesystem (`lstat`, `readlink`, magic links);
 //!   [`MemFs`]: an in-memory one for tests.
 //! * [`resolve`]: the lookup; [`Flags`]: its options, from `open`/`*at`/`openat2` flags.
@@ -53,6 +54,12 @@
 //! (`chdir`, `open`), and the flags the call implies ([`Flags::from_open`],
 //! [`Flags::from_at`], [`Flags::from_resolve`]). An `Err(errno)` is the guest's answer.
 //! An `Ok` gives the host path to operate on and the guest path to record.
+//!
+//! Where the kernel reports a host path (`getcwd`, `/proc/self/{cwd,root,exe,fd/N}`, a
+//! dirfd the monitor did not see opened), the adapter shows the guest
+//! [`View::untranslate`] of it: a guest path that translates back to that host path, or
+//! none when the view does not show it (outside the view, hidden, or shadowed by a bind),
+//! so the guest is never told a path outside its namespace.
 //!
 //! The lookup and the syscall the adapter then makes are not atomic: a guest that swaps a
 //! directory for a symlink in between could redirect the host call. The host path is free of

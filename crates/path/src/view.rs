@@ -1,6 +1,8 @@
-//! `View`: one view's mount table (root, bind mounts, hidden paths) and the translation of
-//! canonical guest paths to host paths it defines.
+//! `View`: one view's mount table (root, bind mounts, hidden paths), the translation of
+//! canonical guest paths to host paths it defines, and its inverse for showing host paths
+//! (a cwd, a `/proc/self/fd` link) to the guest.
 
+use core::cmp::Reverse;
 use core::fmt;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -82,6 +84,33 @@ impl View {
     /// The host path a canonical guest path shows; `None` if it is hidden.
     pub fn translate(&self, guest: &GuestPath) -> Option<HostPath> {
         self.locate(internal(guest.as_bytes())).map(|l| l.host)
+    }
+
+    /// The guest path under which host path `host` is visible in this view: a `g` with
+    /// `translate(g) == Some(host)`; `None` if there is none (`host` is outside the root and
+    /// every bind's source, hidden, or shadowed wherever it would appear).
+    ///
+    /// A host path can be visible at several guest paths (a source bound twice, a bind of
+    /// part of the root). The one returned comes through the mount with the longest source
+    /// that is a prefix of `host`, the most specific one; among mounts with the same source,
+    /// the least guest path in byte order. A candidate that does not translate back (another
+    /// bind is mounted over it, or it is hidden) is skipped for the next.
+    ///
+    /// After a [`chroot`](View::chroot) only what the new root and the binds left below it
+    /// show is visible: a host path outside them is `None`, never a path from the old
+    /// namespace. (Where the kernel would name such a path anyway, e.g. `getcwd`'s
+    /// `(unreachable)` prefix, the caller decides what the guest sees.)
+    pub fn untranslate(&self, host: &HostPath) -> Option<GuestPath> {
+        let root = GuestPath::root();
+        let mut candidates: Vec<(usize, GuestPath)> = core::iter::once((&root, &self.root))
+            .chain(&self.binds)
+            .filter_map(|(dst, src)| {
+                let rest = host.strip_prefix(src)?;
+                Some((internal(src.as_bytes()).len(), GuestPath::from_canonical(join(dst.as_bytes(), rest))))
+            })
+            .collect();
+        candidates.sort_by(|(a_len, a), (b_len, b)| (Reverse(a_len), a).cmp(&(Reverse(b_len), b)));
+        candidates.into_iter().map(|(_, g)| g).find(|g| self.translate(g).as_ref() == Some(host))
     }
 
     /// The mount point (`DST` of a bind, or `/`) of the mount `guest` lives in; `None` if it
