@@ -2,8 +2,10 @@
 
 mod guard;
 mod intercept;
+mod pathview;
 mod uname;
 
 pub use guard::Guard;
 pub use intercept::Intercept;
+pub use pathview::{Host, PathView};
 pub use uname::{Uname, Utsname};

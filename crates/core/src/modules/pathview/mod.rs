@@ -1,0 +1,235 @@
+//! The path view (work in progress for the path-view issue): every path argument of every
+//! syscall is looked up in the view's namespace (binds, hidden paths) by the pure resolver
+//! of `viewos-path`, and the call is rewritten to the host path it shows, with `AT_FDCWD`
+//! for its dirfd, from scratch memory no other guest thread can change. Errors of the lookup
+//! are the guest's answer. `getcwd` answers with the guest cwd; `chdir`/`fchdir` keep it.
+//!
+//! Not yet handled here (see ARCHITECTURE.md, "Next: path views"): `--root` (ELF
+//! interpreters, shebangs, the virtual chroot), `/proc/self/*` links, directory listings
+//! without hidden entries, AF_UNIX socket paths, and the refusals that make a view airtight
+//! (io_uring, handles, scratch-page protection).
+
+use std::collections::BTreeMap;
+
+use viewos_abi::x86_64::nr;
+use viewos_abi::x86_64::paths::{EmptyPath, Follow, PathArg, Role, path_args, path_syscalls};
+use viewos_abi::{Errno, GuestAddr, Sysno, Syscall, SyscallArgs};
+use viewos_path::{Flags, Found, Fs, GuestPath, HostPath, View, resolve};
+
+use crate::dispatch::{Ctx, Disposition, ExitFixup, Module, Need, Scratch};
+use crate::mem::{GuestMem, MAX_CSTR};
+use crate::process::Tid;
+
+const AT_FDCWD: i32 = -100;
+const RESOLVE_NO_XDEV: u64 = 0x01;
+const RESOLVE_BENEATH: u64 = 0x08;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+/// `sizeof(struct open_how)` (flags, mode, resolve).
+const OPEN_HOW_SIZE: usize = 24;
+
+/// What the path view asks of the host besides the resolver's `lstat`/`readlink`.
+pub trait Host: Fs + Send {
+    /// The host path of the file thread `tid` has open as `fd` (`/proc/TID/fd/N`):
+    /// `EBADF` if none.
+    fn fd_path(&self, tid: Tid, fd: i32) -> Result<HostPath, Errno>;
+}
+
+/// The path-view module.
+pub struct PathView {
+    view: View,
+    host: Box<dyn Host>,
+    /// A `chdir`/`fchdir` in flight: the guest cwd it sets if it succeeds.
+    chdir: BTreeMap<Tid, GuestPath>,
+}
+
+impl PathView {
+    pub fn new(view: View, host: Box<dyn Host>) -> PathView {
+        PathView { view, host, chdir: BTreeMap::new() }
+    }
+
+    /// The guest path of an open directory, for a dirfd or `fchdir`.
+    fn fd_guest_path(&self, tid: Tid, fd: i32) -> Result<GuestPath, Errno> {
+        let host = self.host.fd_path(tid, fd)?;
+        // A file the view does not show cannot be named relative to.
+        self.view.untranslate(&host).ok_or(Errno::ENOENT)
+    }
+
+    fn cwd(ctx: &Ctx<'_>) -> GuestPath {
+        ctx.procs.fs(ctx.tid).and_then(|fs| GuestPath::new(fs.cwd.clone()).ok()).unwrap_or_else(GuestPath::root)
+    }
+
+    /// Looks up one path argument. `Ok(None)`: nothing to rewrite (the call names its dirfd
+    /// itself). `Ok(Some((host, guest)))`: the argument's new value, and the guest path.
+    fn lookup(
+        &self,
+        ctx: &Ctx<'_>,
+        a: &PathArg,
+        args: &SyscallArgs,
+        how: Option<&[u8]>,
+        mem: &mut dyn GuestMem,
+    ) -> Result<Option<(Vec<u8>, GuestPath)>, Errno> {
+        let ptr = args.get(a.path);
+        if ptr == 0 {
+            return if a.null_is_dirfd { Ok(None) } else { Err(Errno::EFAULT) };
+        }
+        let path = mem.read_cstr(GuestAddr(ptr), MAX_CSTR - 1).map_err(Errno::from)?.ok_or(Errno::ENAMETOOLONG)?;
+        let mut flags = match a.follow {
+            Follow::Always => Flags::EMPTY,
+            Follow::Never => Flags::NOFOLLOW,
+            Follow::UnlessFlag { arg, mask } if args.get(arg) & mask != 0 => Flags::NOFOLLOW,
+            Follow::UnlessFlag { .. } => Flags::EMPTY,
+            Follow::IfFlag { arg, mask } if args.get(arg) & mask != 0 => Flags::EMPTY,
+            Follow::IfFlag { .. } => Flags::NOFOLLOW,
+            Follow::OpenFlags { arg } => Flags::from_open(args.get(arg)),
+            Follow::OpenHow { .. } => {
+                let how = how.ok_or(Errno::EFAULT)?;
+                let word = |i: usize| u64::from_le_bytes(how[i * 8..i * 8 + 8].try_into().expect("24 bytes"));
+                Flags::from_open(word(0)) | Flags::from_resolve(word(2))?
+            }
+        };
+        let empty_ok = match a.empty {
+            EmptyPath::Never => false,
+            EmptyPath::Always => true,
+            EmptyPath::Flag { arg, mask } => args.get(arg) & mask != 0,
+        };
+        if empty_ok {
+            flags |= Flags::EMPTY_PATH;
+            if path.is_empty() {
+                return Ok(None);
+            }
+        }
+        let dirfd = a.dirfd.map(|d| args.get(d) as u32 as i32).filter(|&fd| fd != AT_FDCWD);
+        let dir = match dirfd {
+            Some(fd) if path.first() != Some(&b'/') => Some(self.fd_guest_path(ctx.tid, fd)?),
+            _ => None,
+        };
+        let r = resolve(&self.view, &*self.host, &Self::cwd(ctx), dir.as_ref(), &path, flags)?;
+        let may_create = match a.role {
+            Role::Create => true,
+            Role::CreateIfFlag { arg, mask } => match a.follow {
+                Follow::OpenHow { .. } => how.is_some_and(|h| u64::from_le_bytes(h[..8].try_into().expect("24 bytes")) & mask != 0),
+                _ => args.get(arg) & mask != 0,
+            },
+            Role::Lookup | Role::Remove | Role::Exec => false,
+        };
+        let guest = r.guest;
+        let mut host = match r.found {
+            Found::Exists(_) => r.host.into_bytes(),
+            Found::Missing { parent, name } if may_create => {
+                let mut p = parent.into_bytes();
+                if p != b"/" {
+                    p.push(b'/');
+                }
+                p.extend_from_slice(&name);
+                p
+            }
+            Found::Missing { .. } => return Err(Errno::ENOENT),
+        };
+        // Keep what the trailing slash asks of the kernel ("must be a directory").
+        if path.ends_with(b"/") && host != b"/" {
+            host.push(b'/');
+        }
+        Ok(Some((host, guest)))
+    }
+
+    fn getcwd(ctx: &Ctx<'_>, buf: GuestAddr, size: u64, mem: &mut dyn GuestMem) -> Result<u64, Errno> {
+        let mut cwd = Self::cwd(ctx).into_bytes();
+        cwd.push(0);
+        if (cwd.len() as u64) > size {
+            return Err(Errno::ERANGE);
+        }
+        mem.write(buf, &cwd)?;
+        Ok(cwd.len() as u64)
+    }
+}
+
+impl Module for PathView {
+    fn name(&self) -> &'static str {
+        "pathview"
+    }
+
+    fn interest(&self) -> Vec<(Sysno, Need)> {
+        let mut v: Vec<(Sysno, Need)> = path_syscalls().map(|n| (Sysno(n), Need::Control)).collect();
+        v.push((Sysno(nr::GETCWD), Need::Decide));
+        v.push((Sysno(nr::FCHDIR), Need::Control));
+        v
+    }
+
+    fn enter(&mut self, ctx: &mut Ctx<'_>, call: &Syscall, mem: &mut dyn GuestMem) -> Option<Disposition> {
+        let n = call.sysno().0;
+        let args = call.args();
+        match call {
+            Syscall::Getcwd(c) => return Some(Disposition::Emulate(Self::getcwd(ctx, c.buf(), c.size(), mem))),
+            Syscall::Fchdir(c) => {
+                return Some(match self.fd_guest_path(ctx.tid, c.fd()) {
+                    Ok(g) => {
+                        self.chdir.insert(ctx.tid, g);
+                        Disposition::Pass { inspect: true }
+                    }
+                    Err(e) => Disposition::Emulate(Err(e)),
+                });
+            }
+            _ => {}
+        }
+        let pargs = path_args(n);
+        if pargs.is_empty() {
+            return None;
+        }
+        // openat2's open_how is read once and its copy is what the kernel will see.
+        let mut how = None;
+        if let Some(Follow::OpenHow { arg }) = pargs.iter().map(|a| a.follow).find(|f| matches!(f, Follow::OpenHow { .. })) {
+            if args.get(3) < OPEN_HOW_SIZE as u64 {
+                return Some(Disposition::Emulate(Err(Errno::EINVAL)));
+            }
+            let mut h = vec![0u8; OPEN_HOW_SIZE];
+            if let Err(f) = mem.read(GuestAddr(args.get(arg)), &mut h) {
+                return Some(Disposition::Emulate(Err(f.into())));
+            }
+            how = Some((arg, h));
+        }
+        let mut new = args;
+        let mut scratch = Vec::new();
+        for a in pargs {
+            match self.lookup(ctx, a, &args, how.as_ref().map(|(_, h)| h.as_slice()), mem) {
+                Ok(None) => {}
+                Ok(Some((mut host, guest))) => {
+                    if n == nr::CHDIR {
+                        self.chdir.insert(ctx.tid, guest);
+                    }
+                    host.push(0);
+                    scratch.push(Scratch { arg: a.path, data: host });
+                    if let Some(d) = a.dirfd {
+                        new.set(d, AT_FDCWD as i64 as u64);
+                    }
+                }
+                Err(e) => return Some(Disposition::Emulate(Err(e))),
+            }
+        }
+        if scratch.is_empty() {
+            return Some(Disposition::PASS);
+        }
+        if let Some((arg, mut h)) = how {
+            // The view's scoping is done; on the host path it would misfire (an absolute
+            // path under BENEATH, a bind's source on another filesystem under NO_XDEV).
+            let resolve = u64::from_le_bytes(h[16..24].try_into().expect("24 bytes")) & !(RESOLVE_BENEATH | RESOLVE_IN_ROOT | RESOLVE_NO_XDEV);
+            h[16..24].copy_from_slice(&resolve.to_le_bytes());
+            scratch.push(Scratch { arg, data: h });
+            new.set(3, OPEN_HOW_SIZE as u64);
+        }
+        let inspect = n == nr::CHDIR;
+        Some(Disposition::Rewrite { args: new, scratch, inspect })
+    }
+
+    fn exit(&mut self, ctx: &mut Ctx<'_>, _call: &Syscall, ret: i64, _mem: &mut dyn GuestMem) -> ExitFixup {
+        if let Some(g) = self.chdir.remove(&ctx.tid)
+            && ret == 0
+            && let Some(fs) = ctx.procs.fs_mut(ctx.tid)
+        {
+            fs.cwd = g.into_bytes();
+        }
+        ExitFixup::Keep
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,207 @@
+use std::collections::BTreeMap;
+
+use viewos_abi::x86_64::nr;
+use viewos_abi::{Errno, GuestAddr, Sysno, Syscall, SyscallArgs};
+use viewos_path::{Fs, HostPath, Kind, MemFs, View};
+
+use super::{Host, PathView};
+use crate::dispatch::{Disposition, ExitFixup, Monitor, Nanos};
+use crate::mem::{FakeMem, GuestMem};
+use crate::process::{FsState, Tid};
+
+/// The host: an in-memory tree and a table of open fds.
+struct TestHost {
+    fs: MemFs,
+    fds: BTreeMap<i32, HostPath>,
+}
+
+impl Fs for TestHost {
+    fn lstat(&self, host: &HostPath) -> Result<Kind, Errno> {
+        self.fs.lstat(host)
+    }
+    fn readlink(&self, host: &HostPath) -> Result<Vec<u8>, Errno> {
+        self.fs.readlink(host)
+    }
+}
+
+impl Host for TestHost {
+    fn fd_path(&self, _tid: Tid, fd: i32) -> Result<HostPath, Errno> {
+        self.fds.get(&fd).cloned().ok_or(Errno::EBADF)
+    }
+}
+
+fn hp(s: &str) -> HostPath {
+    HostPath::new(s.as_bytes().to_vec()).unwrap()
+}
+
+/// Host: /home/u/src (bound at /src), /home/u/.ssh (hidden as /home/u/.ssh), /etc/passwd,
+/// /tmp/link -> /src/main.c (absolute, resolved in the view).
+fn monitor() -> Monitor {
+    let mut fs = MemFs::new();
+    fs.dir("/home/u/src").file("/home/u/src/main.c").dir("/home/u/.ssh").file("/home/u/.ssh/id").file("/etc/passwd");
+    fs.dir("/tmp").symlink("/tmp/link", "/src/main.c").dir("/src");
+    let mut fds = BTreeMap::new();
+    fds.insert(5, hp("/home/u/src"));
+    fds.insert(6, hp("/home/u/.ssh"));
+    let mut view = View::new(HostPath::root());
+    view.bind(hp("/home/u/src"), viewos_path::GuestPath::new(b"/src".to_vec()).unwrap()).unwrap();
+    view.hide(viewos_path::GuestPath::new(b"/home/u/.ssh".to_vec()).unwrap()).unwrap();
+    let mut m = Monitor::new(vec![Box::new(PathView::new(view, Box::new(TestHost { fs, fds })))]);
+    m.on_spawn(Tid(1), FsState { cwd: b"/tmp".to_vec(), ..FsState::default() });
+    m
+}
+
+fn call(n: u32, a: [u64; 6]) -> Syscall {
+    Syscall::from_raw(Sysno(n), SyscallArgs(a))
+}
+
+fn mem_with(paths: &[(u64, &str)]) -> FakeMem {
+    let mut m = FakeMem::new();
+    for (addr, p) in paths {
+        m.map_cstr(*addr, p.as_bytes());
+    }
+    m
+}
+
+/// The rewritten path of argument `arg`, or the disposition if it is not a rewrite.
+fn rewritten(d: &Disposition, arg: usize) -> Result<String, Disposition> {
+    match d {
+        Disposition::Rewrite { scratch, .. } => {
+            let s = scratch.iter().find(|s| s.arg == arg).expect("rewritten argument");
+            Ok(String::from_utf8(s.data[..s.data.len() - 1].to_vec()).unwrap())
+        }
+        other => Err(other.clone()),
+    }
+}
+
+const CWD: u64 = (-100i64) as u64;
+
+#[test]
+fn binds_translate_and_dirfds_become_at_fdcwd() {
+    let mut m = monitor();
+    let mut mem = mem_with(&[(0x1000, "/src/main.c"), (0x2000, "main.c"), (0x3000, "../src/main.c")]);
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT, [CWD, 0x1000, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(rewritten(&d, 1), Ok("/home/u/src/main.c".into()));
+    // Relative to dirfd 5 (the host dir behind /src).
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::NEWFSTATAT, [5, 0x2000, 0x9000, 0, 0, 0]), &mut mem);
+    assert_eq!(rewritten(&d, 1), Ok("/home/u/src/main.c".into()));
+    match &d {
+        Disposition::Rewrite { args, .. } => assert_eq!(args.get(0) as i64, -100),
+        other => panic!("{other:?}"),
+    }
+    // Relative to the cwd (/tmp), through `..`.
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::STAT, [0x3000, 0x9000, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(rewritten(&d, 0), Ok("/home/u/src/main.c".into()));
+}
+
+#[test]
+fn symlinks_resolve_inside_the_view_and_nofollow_keeps_the_link() {
+    let mut m = monitor();
+    let mut mem = mem_with(&[(0x1000, "/tmp/link")]);
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::STAT, [0x1000, 0x9000, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(rewritten(&d, 0), Ok("/home/u/src/main.c".into()), "the absolute target is a guest path");
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::LSTAT, [0x1000, 0x9000, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(rewritten(&d, 0), Ok("/tmp/link".into()));
+}
+
+#[test]
+fn hidden_paths_do_not_exist_by_any_route() {
+    let mut m = monitor();
+    let mut mem = mem_with(&[(0x1000, "/home/u/.ssh/id"), (0x2000, "/home/u/.ssh"), (0x3000, "id"), (0x4000, "/home/u/.ssh/new")]);
+    for (n, a) in [
+        (nr::OPENAT, [CWD, 0x1000, 0, 0, 0, 0]),
+        (nr::STAT, [0x2000, 0x9000, 0, 0, 0, 0]),
+        (nr::NEWFSTATAT, [6, 0x3000, 0x9000, 0, 0, 0]),
+        (nr::OPENAT, [CWD, 0x4000, 0o100, 0o644, 0, 0]),
+        (nr::MKDIR, [0x4000, 0o755, 0, 0, 0, 0]),
+    ] {
+        let d = m.on_syscall_enter(Nanos(0), Tid(1), call(n, a), &mut mem);
+        assert_eq!(d, Disposition::Emulate(Err(Errno::ENOENT)), "{}", Sysno(n));
+    }
+}
+
+#[test]
+fn creating_calls_may_name_a_missing_final_component() {
+    let mut m = monitor();
+    let mut mem = mem_with(&[(0x1000, "/src/new.c"), (0x2000, "/src/newdir/"), (0x3000, "/src/missing/x")]);
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT, [CWD, 0x1000, 0o101, 0o644, 0, 0]), &mut mem);
+    assert_eq!(rewritten(&d, 1), Ok("/home/u/src/new.c".into()));
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT, [CWD, 0x1000, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Err(Errno::ENOENT)), "no O_CREAT: must exist");
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::MKDIR, [0x2000, 0o755, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(rewritten(&d, 0), Ok("/home/u/src/newdir/".into()), "the trailing slash is kept");
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::MKDIR, [0x3000, 0o755, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Err(Errno::ENOENT)), "a missing middle component");
+}
+
+#[test]
+fn rename_rewrites_both_paths() {
+    let mut m = monitor();
+    let mut mem = mem_with(&[(0x1000, "/src/main.c"), (0x2000, "/tmp/moved.c")]);
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::RENAMEAT2, [CWD, 0x1000, CWD, 0x2000, 0, 0]), &mut mem);
+    assert_eq!(rewritten(&d, 1), Ok("/home/u/src/main.c".into()));
+    assert_eq!(rewritten(&d, 3), Ok("/tmp/moved.c".into()));
+}
+
+#[test]
+fn empty_paths_with_at_empty_path_operate_on_the_dirfd() {
+    let mut m = monitor();
+    let mut mem = mem_with(&[(0x1000, "")]);
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::NEWFSTATAT, [5, 0x1000, 0x9000, 0x1000, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::PASS);
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::NEWFSTATAT, [5, 0x1000, 0x9000, 0, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Err(Errno::ENOENT)));
+}
+
+#[test]
+fn bad_pointers_and_long_paths_are_guest_errors() {
+    let mut m = monitor();
+    let mut mem = FakeMem::new();
+    mem.map(0x1000, vec![b'a'; 8192]);
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT, [CWD, 0xdead_0000, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Err(Errno::EFAULT)));
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT, [CWD, 0x1000, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Err(Errno::ENAMETOOLONG)));
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT, [7, 0x1000 + 8000, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Err(Errno::EFAULT)), "unterminated at the end of the mapping");
+}
+
+#[test]
+fn openat2_scoping_is_done_in_the_view_and_cleared_for_the_host() {
+    let mut m = monitor();
+    let mut mem = mem_with(&[(0x1000, "main.c"), (0x2000, "../etc/passwd")]);
+    let how = |flags: u64, resolve: u64| [flags.to_le_bytes(), 0u64.to_le_bytes(), resolve.to_le_bytes()].concat();
+    mem.map(0x5000, how(0, 0x08)); // RESOLVE_BENEATH
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT2, [5, 0x1000, 0x5000, 24, 0, 0]), &mut mem);
+    assert_eq!(rewritten(&d, 1), Ok("/home/u/src/main.c".into()));
+    let copied = rewritten(&d, 2).map(|s| s.into_bytes());
+    // The copy (minus the last byte the helper strips) has resolve cleared.
+    assert_eq!(copied.unwrap()[16..23], [0u8; 7]);
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT2, [5, 0x2000, 0x5000, 24, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Err(Errno::EXDEV)), "`..` above the dirfd under BENEATH");
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT2, [5, 0x1000, 0x5000, 8, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Err(Errno::EINVAL)), "open_how too small");
+}
+
+#[test]
+fn getcwd_and_chdir_keep_the_guest_cwd() {
+    let mut m = monitor();
+    let mut mem = mem_with(&[(0x1000, "/src")]);
+    mem.map(0x8000, vec![0; 64]);
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::CHDIR, [0x1000, 0, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(rewritten(&d, 0), Ok("/home/u/src".into()));
+    assert_eq!(m.on_syscall_exit(Nanos(1), Tid(1), 0, &mut mem), ExitFixup::Keep);
+    let d = m.on_syscall_enter(Nanos(2), Tid(1), call(nr::GETCWD, [0x8000, 64, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Ok(5)));
+    let mut buf = [0u8; 5];
+    mem.read(GuestAddr(0x8000), &mut buf).unwrap();
+    assert_eq!(&buf, b"/src\0", "the guest path, not /home/u/src");
+    let d = m.on_syscall_enter(Nanos(3), Tid(1), call(nr::GETCWD, [0x8000, 4, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Err(Errno::ERANGE)));
+    // fchdir into a hidden directory's fd is refused; a failed chdir changes nothing.
+    let d = m.on_syscall_enter(Nanos(4), Tid(1), call(nr::FCHDIR, [6, 0, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Err(Errno::ENOENT)));
+    let _ = m.on_syscall_enter(Nanos(5), Tid(1), call(nr::CHDIR, [0x1000, 0, 0, 0, 0, 0]), &mut mem);
+    let _ = m.on_syscall_exit(Nanos(6), Tid(1), Errno::EACCES.as_ret(), &mut mem);
+    assert_eq!(m.processes().fs(Tid(1)).unwrap().cwd, b"/src");
+}
