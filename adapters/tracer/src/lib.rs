@@ -13,6 +13,7 @@
 //! Process events (fork, clone, exec, exit, group-stop) always come through ptrace, which
 //! also provides `PTRACE_O_EXITKILL`: if the monitor dies, every tracee dies.
 
+mod hostfs;
 mod mem;
 mod notify;
 mod scratch;
@@ -27,6 +28,7 @@ use std::io::Write;
 use viewos_core::{Errno, Monitor, Need, Sysno, x86_64::nr};
 use viewos_seccomp::{Action, Policy};
 
+pub use hostfs::HostFs;
 pub use mem::ProcMem;
 pub use spawn::SpawnError;
 
@@ -44,6 +46,9 @@ pub struct Options {
     pub mechanism: Mechanism,
     /// Where `--trace` lines go, if tracing.
     pub trace: Option<Box<dyn Write + Send>>,
+    /// The command's working directory: the host directory it starts in and the guest path
+    /// the view shows for it. `None`: viewos's own, under the same name.
+    pub cwd: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// How the view's first process ended.
@@ -119,6 +124,8 @@ pub fn run(monitor: Monitor, argv: &[OsString], opts: Options) -> Result<Outcome
     };
     let notify = policy.syscalls.values().any(|a| *a == Action::Notify);
     let path = spawn::resolve(&argv[0]).map_err(RunError::Spawn)?;
-    let child = spawn::spawn(&path, argv, &filter, notify).map_err(RunError::Spawn)?;
-    tracer::Tracer::new(monitor, child.pid, notify, opts.trace).run()
+    let host_cwd = opts.cwd.as_ref().map(|(h, _)| h.as_slice());
+    let child = spawn::spawn(&path, argv, &filter, notify, host_cwd).map_err(RunError::Spawn)?;
+    let guest_cwd = opts.cwd.map(|(_, g)| g);
+    tracer::Tracer::new(monitor, child.pid, notify, opts.trace, guest_cwd).run()
 }

@@ -74,8 +74,9 @@ fn cstring(b: &[u8]) -> Result<CString, SpawnError> {
 /// With `listener`, the child installs the filter with a user-notification listener and
 /// stops itself with SIGSTOP right after, so the monitor can take the listener with
 /// `pidfd_getfd` (see `take_listener`). Must be called while the monitor is single-threaded.
-pub fn spawn(path: &Path, argv: &[OsString], filter: &[u8], listener: bool) -> Result<Spawned, SpawnError> {
+pub fn spawn(path: &Path, argv: &[OsString], filter: &[u8], listener: bool, cwd: Option<&[u8]>) -> Result<Spawned, SpawnError> {
     let c_path = cstring(path.as_os_str().as_bytes())?;
+    let c_cwd = cwd.map(cstring).transpose()?;
     let c_argv: Vec<CString> = argv.iter().map(|a| cstring(a.as_bytes())).collect::<Result<_, _>>()?;
     let mut p_argv: Vec<*const libc::c_char> = c_argv.iter().map(|a| a.as_ptr()).collect();
     p_argv.push(std::ptr::null());
@@ -98,7 +99,9 @@ pub fn spawn(path: &Path, argv: &[OsString], filter: &[u8], listener: bool) -> R
     }
     if pid == 0 {
         // SAFETY: the child; every pointer below was prepared before the fork.
-        unsafe { child(parent, go, &prog, flags, &c_path, &p_argv, &not_found) }
+        unsafe {
+            child(&Plan { parent, go, prog: &prog, flags, cwd: c_cwd.as_deref(), path: &c_path, argv: &p_argv, prefix: &not_found })
+        }
     }
     // SAFETY: closing our copy of the read end.
     unsafe { libc::close(go[0]) };
@@ -119,15 +122,21 @@ pub fn spawn(path: &Path, argv: &[OsString], filter: &[u8], listener: bool) -> R
     Ok(Spawned { pid })
 }
 
-unsafe fn child(
+/// Everything the child needs, prepared before the fork.
+struct Plan<'a> {
     parent: i32,
     go: [i32; 2],
-    prog: &libc::sock_fprog,
+    prog: &'a libc::sock_fprog,
     flags: libc::c_ulong,
-    path: &CString,
-    argv: &[*const libc::c_char],
-    prefix: &[u8],
-) -> ! {
+    cwd: Option<&'a std::ffi::CStr>,
+    path: &'a CString,
+    argv: &'a [*const libc::c_char],
+    /// "viewos: PATH: ", for exec failures.
+    prefix: &'a [u8],
+}
+
+unsafe fn child(plan: &Plan<'_>) -> ! {
+    let Plan { parent, go, prog, flags, cwd, path, argv, prefix } = *plan;
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         if libc::getppid() != parent {
@@ -142,6 +151,13 @@ unsafe fn child(
         // Taken now: once the filter is in, these very calls may be routed to a listener
         // the monitor does not hold yet.
         let (me, my_tid) = (libc::getpid(), libc::gettid());
+        if let Some(dir) = cwd
+            && libc::chdir(dir.as_ptr()) != 0
+        {
+            let msg = b"viewos: cannot enter the working directory\n";
+            libc::write(2, msg.as_ptr().cast(), msg.len());
+            libc::_exit(125);
+        }
         // Seized: the monitor's EXITKILL now covers us; do not leave PDEATHSIG to the guest.
         libc::prctl(libc::PR_SET_PDEATHSIG, 0);
         if prog.len > 0 && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {

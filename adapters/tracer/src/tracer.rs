@@ -95,8 +95,10 @@ pub struct Tracer {
 const STOP_SIGNALS: [i32; 4] = [libc::SIGSTOP, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
 
 impl Tracer {
-    pub fn new(mut monitor: Monitor, main: i32, listener: bool, trace: Option<Box<dyn Write + Send>>) -> Tracer {
-        let cwd = std::env::current_dir().map(|p| p.into_os_string().into_encoded_bytes()).unwrap_or_else(|_| b"/".to_vec());
+    pub fn new(mut monitor: Monitor, main: i32, listener: bool, trace: Option<Box<dyn Write + Send>>, cwd: Option<Vec<u8>>) -> Tracer {
+        let cwd = cwd.unwrap_or_else(|| {
+            std::env::current_dir().map(|p| p.into_os_string().into_encoded_bytes()).unwrap_or_else(|_| b"/".to_vec())
+        });
         monitor.on_spawn(Tid(main), FsState { cwd, ..FsState::default() });
         monitor.set_tracing(trace.is_some());
         let shared = Arc::new(Shared {

@@ -101,7 +101,7 @@ fn run(mechanism: Mechanism, argv: &[&str]) -> (Status, String) {
     let argv: Vec<String> = argv.iter().map(|a| a.replace("@", &format!("{}/", dir.display()))).collect();
     let script = format!("exec >{} 2>&1; {}", out.display(), argv.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(" "));
     let argv: Vec<OsString> = ["/bin/sh", "-c", &script].iter().map(OsString::from).collect();
-    let outcome = viewos_tracer::run(Monitor::new(vec![Box::new(module)]), &argv, Options { mechanism, trace: std::env::var_os("VIEWOS_TEST_TRACE").map(|_| Box::new(std::io::stderr()) as Box<dyn std::io::Write + Send>) }).unwrap();
+    let outcome = viewos_tracer::run(Monitor::new(vec![Box::new(module)]), &argv, Options { mechanism, cwd: None, trace: std::env::var_os("VIEWOS_TEST_TRACE").map(|_| Box::new(std::io::stderr()) as Box<dyn std::io::Write + Send>) }).unwrap();
     let text = std::fs::read_to_string(&out).unwrap_or_default();
     std::fs::remove_dir_all(&dir).unwrap();
     let _ = std::fs::remove_file(&out);

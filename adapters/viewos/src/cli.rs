@@ -18,6 +18,9 @@ Options:
       --intercept=LIST    intercept the listed calls (comma-separated names, or 'all')
                           and let them run unchanged: strace for chosen calls
       --hostname=NAME     the view has its own host name (uname, sethostname)
+  -b, --bind=SRC[:DST]    show host path SRC at DST in the view (DST defaults to SRC)
+      --hide=PATH         PATH and everything below it do not exist in the view
+  -w, --cwd=DIR           start the command in DIR (a path in the view)
       --mechanism=MECH    'hybrid' (default: seccomp user notification where it is
                           enough, ptrace where it is not) or 'ptrace' (always stop)
   -h, --help              print this help and exit
@@ -41,6 +44,9 @@ pub struct Args {
     pub stats: bool,
     pub intercept: Vec<String>,
     pub hostname: Option<OsString>,
+    pub binds: Vec<OsString>,
+    pub hides: Vec<OsString>,
+    pub cwd: Option<OsString>,
     pub ptrace_only: bool,
     pub command: Vec<OsString>,
 }
@@ -55,7 +61,15 @@ pub enum Action {
 }
 
 /// Options that take a value, with whether the value is optional.
-const WITH_VALUE: &[(&str, bool)] = &[("trace", true), ("intercept", false), ("hostname", false), ("mechanism", false)];
+const WITH_VALUE: &[(&str, bool)] = &[
+    ("trace", true),
+    ("intercept", false),
+    ("hostname", false),
+    ("mechanism", false),
+    ("bind", false),
+    ("hide", false),
+    ("cwd", false),
+];
 
 /// Parses `args` (without the program name).
 pub fn parse(args: &[OsString]) -> Result<Action, String> {
@@ -106,6 +120,9 @@ pub fn parse(args: &[OsString]) -> Result<Action, String> {
                     a.intercept.extend(list.split(',').filter(|s| !s.is_empty()).map(str::to_string));
                 }
                 "hostname" => a.hostname = value,
+                "bind" => a.binds.push(value.expect("required")),
+                "hide" => a.hides.push(value.expect("required")),
+                "cwd" => a.cwd = value,
                 "mechanism" => match value.as_deref().and_then(|v| v.to_str()) {
                     Some("hybrid") => a.ptrace_only = false,
                     Some("ptrace") => a.ptrace_only = true,
@@ -115,12 +132,28 @@ pub fn parse(args: &[OsString]) -> Result<Action, String> {
             }
             continue;
         }
-        // Short options: each of them ends parsing, so only the first letter counts.
-        return match arg[1] {
-            b'h' => Ok(Action::Help),
-            b'V' => Ok(Action::Version),
-            c => Err(format!("invalid option -- '{}'", c as char)),
-        };
+        // Short options: -h and -V end parsing; -b and -w take a value, attached or next.
+        match arg[1] {
+            b'h' => return Ok(Action::Help),
+            b'V' => return Ok(Action::Version),
+            c @ (b'b' | b'w') => {
+                let value = if arg.len() > 2 {
+                    OsString::from(std::ffi::OsStr::from_bytes(&arg[2..]))
+                } else {
+                    let Some(v) = args.get(i) else {
+                        return Err(format!("option requires an argument -- '{}'", c as char));
+                    };
+                    i += 1;
+                    v.clone()
+                };
+                if c == b'b' {
+                    a.binds.push(value);
+                } else {
+                    a.cwd = Some(value);
+                }
+            }
+            c => return Err(format!("invalid option -- '{}'", c as char)),
+        }
     }
     a.command = args[i..].to_vec();
     if a.command.is_empty() {
@@ -157,6 +190,10 @@ mod tests {
         assert_eq!(run(&["--", "--stats"]).command, vec![OsString::from("--stats")]);
         assert!(run(&["--mechanism=ptrace", "true"]).ptrace_only);
         assert_eq!(run(&["--hostname", "h", "true"]).hostname, Some("h".into()));
+        let a = run(&["-b", "/a:/b", "-b/c", "--bind=/d", "--hide", "/e", "-w", "/f", "true"]);
+        assert_eq!(a.binds, vec![OsString::from("/a:/b"), "/c".into(), "/d".into()]);
+        assert_eq!((a.hides, a.cwd), (vec![OsString::from("/e")], Some("/f".into())));
+        assert_eq!(p(&["-b"]), Err("option requires an argument -- 'b'".into()));
     }
 
     #[test]

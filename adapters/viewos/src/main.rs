@@ -9,6 +9,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod cli;
+mod view;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -54,8 +55,20 @@ fn host_utsname() -> Utsname {
     Utsname::from_bytes(&bytes).expect("struct utsname is 6 x 65 bytes")
 }
 
-fn modules(args: &Args) -> Result<Vec<Box<dyn Module>>, String> {
+/// The view's modules, in priority order, and where the command starts (host directory,
+/// guest path).
+struct Setup {
+    modules: Vec<Box<dyn Module>>,
+    cwd: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+fn modules(args: &Args) -> Result<Setup, String> {
     let mut m: Vec<Box<dyn Module>> = Vec::new();
+    let mut cwd = None;
+    if let Some(built) = view::build(&args.binds, &args.hides, args.cwd.as_deref())? {
+        m.push(Box::new(built.module));
+        cwd = Some(built.cwd);
+    }
     if let Some(name) = &args.hostname {
         use std::os::unix::ffi::OsStrExt;
         let u = Uname::new(host_utsname(), name.as_bytes()).map_err(|_| "--hostname: name longer than 64 bytes".to_string())?;
@@ -72,11 +85,11 @@ fn modules(args: &Args) -> Result<Vec<Box<dyn Module>>, String> {
         }
         m.push(Box::new(Intercept::new(calls, false)));
     }
-    Ok(m)
+    Ok(Setup { modules: m, cwd })
 }
 
 fn run(args: Args) -> i32 {
-    let modules = match modules(&args) {
+    let Setup { modules, cwd } = match modules(&args) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("viewos: {e}");
@@ -95,7 +108,7 @@ fn run(args: Args) -> i32 {
         },
     };
     let mechanism = if args.ptrace_only { Mechanism::Ptrace } else { Mechanism::Hybrid };
-    match viewos_tracer::run(Monitor::new(modules), &args.command, Options { mechanism, trace }) {
+    match viewos_tracer::run(Monitor::new(modules), &args.command, Options { mechanism, trace, cwd }) {
         Ok(outcome) => {
             if args.stats {
                 eprint!("{}", outcome.monitor.stats().render());

@@ -50,7 +50,7 @@ pub fn render_call(call: &Syscall, mem: &mut dyn GuestMem) -> String {
     let args = call.args();
     let nr = call.sysno().0;
     let names = call.field_names();
-    let count = if names.is_empty() { 6 } else { names.len() };
+    let count = if matches!(call, Syscall::Other(..)) { 6 } else { names.len() };
     let shown: Vec<String> = (0..count)
         .map(|i| {
             let raw = args.get(i);
@@ -133,6 +133,12 @@ mod tests {
         assert_eq!(render_call(&c, &mut m), r#"openat(AT_FDCWD, "/etc/ho\"sts\n", 0x80000, 0x0)"#);
         let line = enter_line(Nanos(1_500_000), Tid(7), &c, &mut m, "test", &Disposition::Emulate(Err(Errno::ENOENT)));
         assert_eq!(line, r#"   0.001500 [7] openat(AT_FDCWD, "/etc/ho\"sts\n", 0x80000, 0x0) = -1 ENOENT (emulated) [test]"#);
+    }
+
+    #[test]
+    fn calls_without_arguments_show_none() {
+        let c = Syscall::from_raw(viewos_abi::Sysno(viewos_abi::x86_64::nr::GETPID), viewos_abi::SyscallArgs([1, 2, 3, 4, 5, 6]));
+        assert_eq!(render_call(&c, &mut FakeMem::new()), "getpid()");
     }
 
     #[test]

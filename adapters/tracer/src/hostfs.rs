@@ -1,0 +1,46 @@
+//! The host filesystem as the path view's resolver sees it: `lstat`, `readlink`, and the
+//! host path behind a guest's fd (`/proc/TID/fd/N`).
+
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+use viewos_core::modules::Host;
+use viewos_core::{Errno, Tid};
+use viewos_path::{Fs, HostPath, Kind};
+
+/// The real filesystem, seen with the monitor's credentials.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HostFs;
+
+fn errno(e: std::io::Error) -> Errno {
+    Errno(e.raw_os_error().unwrap_or(libc::EIO) as u16)
+}
+
+impl Fs for HostFs {
+    fn lstat(&self, host: &HostPath) -> Result<Kind, Errno> {
+        let t = std::fs::symlink_metadata(std::ffi::OsStr::from_bytes(host.as_bytes())).map_err(errno)?.file_type();
+        Ok(if t.is_dir() {
+            Kind::Dir
+        } else if t.is_symlink() {
+            Kind::Symlink
+        } else {
+            Kind::Other
+        })
+    }
+
+    fn readlink(&self, host: &HostPath) -> Result<Vec<u8>, Errno> {
+        std::fs::read_link(std::ffi::OsStr::from_bytes(host.as_bytes())).map(|p| p.into_os_string().into_vec()).map_err(errno)
+    }
+}
+
+impl Host for HostFs {
+    fn fd_path(&self, tid: Tid, fd: i32) -> Result<HostPath, Errno> {
+        if fd < 0 {
+            return Err(Errno::EBADF);
+        }
+        let link = std::fs::read_link(format!("/proc/{}/fd/{fd}", tid.0)).map_err(|e| {
+            if e.raw_os_error() == Some(libc::ENOENT) { Errno::EBADF } else { errno(e) }
+        })?;
+        // Sockets, pipes and deleted files have no path to be relative to.
+        HostPath::new(link.into_os_string().into_vec()).map_err(|_| Errno::ENOTDIR)
+    }
+}

@@ -1,0 +1,87 @@
+//! Building the path view from `-b`, `--hide` and `-w`, with every error reported before
+//! anything runs.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+use viewos_core::modules::PathView;
+use viewos_path::{Flags, Found, GuestPath, HostPath, Kind, View, resolve};
+use viewos_tracer::HostFs;
+
+/// A path view and where the command starts in it: (host directory, guest path).
+pub struct Built {
+    pub module: PathView,
+    pub cwd: (Vec<u8>, Vec<u8>),
+}
+
+fn guest_path(what: &str, p: &OsStr) -> Result<GuestPath, String> {
+    let b = p.as_bytes();
+    if !b.starts_with(b"/") {
+        return Err(format!("{what} {}: must be an absolute path", p.to_string_lossy()));
+    }
+    // Accept the usual spellings (`/a//b/`, `/a/./b`) but not `..`, which has no meaning
+    // before the view exists.
+    let mut canon = Vec::new();
+    for c in b.split(|&c| c == b'/').filter(|c| !c.is_empty() && *c != b".") {
+        if c == b".." {
+            return Err(format!("{what} {}: must not contain '..'", p.to_string_lossy()));
+        }
+        canon.push(b'/');
+        canon.extend_from_slice(c);
+    }
+    if canon.is_empty() {
+        canon.push(b'/');
+    }
+    GuestPath::new(canon).map_err(|e| format!("{what} {}: {e}", p.to_string_lossy()))
+}
+
+/// Builds the view, or says why it cannot be built. `None` when no option asks for one.
+pub fn build(binds: &[OsString], hides: &[OsString], cwd: Option<&OsStr>) -> Result<Option<Built>, String> {
+    if binds.is_empty() && hides.is_empty() && cwd.is_none() {
+        return Ok(None);
+    }
+    let mut view = View::new(HostPath::root());
+    for b in binds {
+        let bytes = b.as_bytes();
+        let (src, dst) = match bytes.iter().position(|&c| c == b':') {
+            Some(i) => (OsStr::from_bytes(&bytes[..i]), Some(OsStr::from_bytes(&bytes[i + 1..]))),
+            None => (OsStr::from_bytes(bytes), None),
+        };
+        let real = std::fs::canonicalize(src).map_err(|e| format!("--bind {}: {e}", src.to_string_lossy()))?;
+        let real = real.into_os_string().into_vec();
+        let dst = match dst {
+            Some(d) => guest_path("--bind destination", d)?,
+            None => GuestPath::new(real.clone()).map_err(|e| format!("--bind {}: {e}", src.to_string_lossy()))?,
+        };
+        let host = HostPath::new(real).map_err(|e| format!("--bind {}: {e}", src.to_string_lossy()))?;
+        view.bind(host, dst).map_err(|e| format!("--bind {}: {e:?}", b.to_string_lossy()))?;
+    }
+    for h in hides {
+        let g = guest_path("--hide", h)?;
+        if g.is_root() {
+            return Err("--hide /: would hide the whole view".to_string());
+        }
+        view.hide(g).map_err(|e| format!("--hide {}: {e:?}", h.to_string_lossy()))?;
+    }
+    let root = GuestPath::root();
+    let (host_cwd, guest_cwd) = match cwd {
+        Some(dir) => {
+            let g = guest_path("--cwd", dir)?;
+            let r = resolve(&view, &HostFs, &root, None, g.as_bytes(), Flags::EMPTY)
+                .map_err(|e| format!("--cwd {}: {e} in the view", dir.to_string_lossy()))?;
+            if r.found != Found::Exists(Kind::Dir) {
+                return Err(format!("--cwd {}: not a directory in the view", dir.to_string_lossy()));
+            }
+            (r.host.into_bytes(), r.guest.into_bytes())
+        }
+        None => {
+            // Start where viewos was started, if the view shows it; else at the view's root.
+            let here = std::env::current_dir().map(|p| p.into_os_string().into_vec()).unwrap_or_default();
+            match HostPath::new(here.clone()).ok().and_then(|h| view.untranslate(&h)) {
+                Some(g) => (here, g.into_bytes()),
+                None => (view.translate(&root).map(HostPath::into_bytes).unwrap_or_else(|| b"/".to_vec()), b"/".to_vec()),
+            }
+        }
+    };
+    Ok(Some(Built { module: PathView::new(view, Box::new(HostFs)), cwd: (host_cwd, guest_cwd) }))
+}

@@ -1,0 +1,78 @@
+//! The path view end to end (work in progress for the path-view issue): binds, hidden paths,
+//! the starting directory, and the errors given before anything runs.
+
+mod common;
+
+use common::*;
+
+/// A tree readable by every test user: src/f.txt and secret/key.
+fn tree(tag: &str) -> String {
+    let dir = format!("/tmp/viewos-pathview-{}-{tag}", std::process::id());
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(format!("{dir}/src/sub")).unwrap();
+    std::fs::create_dir_all(format!("{dir}/secret")).unwrap();
+    std::fs::write(format!("{dir}/src/f.txt"), "hello\n").unwrap();
+    std::fs::write(format!("{dir}/secret/key"), "TOPSECRET\n").unwrap();
+    std::os::unix::fs::symlink(format!("{dir}/secret/key"), format!("{dir}/src/link")).unwrap();
+    for p in [dir.clone(), format!("{dir}/src"), format!("{dir}/src/sub"), format!("{dir}/secret")] {
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn binds_show_host_trees_at_their_destination() {
+    for u in users() {
+        let d = tree(&format!("bind-{}", u.unwrap_or(0)));
+        let out = run_as(u, &["-b", &format!("{d}/src:/mnt/v"), "--", "sh", "-c", "cat /mnt/v/f.txt; cd /mnt/v/sub && pwd && cat ../f.txt"]);
+        assert_eq!(text(&out.stdout), "hello\n/mnt/v/sub\nhello\n", "{u:?}: {}", text(&out.stderr));
+        assert_eq!(out.status.code(), Some(0));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
+
+#[test]
+fn hidden_paths_do_not_exist_even_through_symlinks_and_dotdot() {
+    for u in users() {
+        let d = tree(&format!("hide-{}", u.unwrap_or(0)));
+        let script = format!("cat {d}/secret/key; cat {d}/src/link; cat {d}/src/../secret/key; cd {d}/secret; echo end");
+        let out = run_as(u, &["--hide", &format!("{d}/secret"), "--", "sh", "-c", &script]);
+        let (o, e) = (text(&out.stdout), text(&out.stderr));
+        assert!(!o.contains("TOPSECRET"), "{u:?}: {o}");
+        assert_eq!(o, "end\n", "{u:?}: {e}");
+        assert_eq!(e.matches("No such file or directory").count(), 3, "{u:?}: {e}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
+
+#[test]
+fn the_command_starts_in_the_cwd_given_as_a_guest_path() {
+    for u in users() {
+        let d = tree(&format!("cwd-{}", u.unwrap_or(0)));
+        let out = run_as(u, &["-b", &format!("{d}/src:/work"), "-w", "/work/sub", "--", "sh", "-c", "pwd; /bin/pwd; cat ../f.txt"]);
+        assert_eq!(text(&out.stdout), "/work/sub\n/work/sub\nhello\n", "{u:?}: {}", text(&out.stderr));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
+
+#[test]
+fn bad_view_options_fail_before_anything_runs() {
+    let marker = format!("/tmp/viewos-pathview-ran-{}", std::process::id());
+    let touch = format!("touch {marker}");
+    for args in [
+        vec!["-b", "/nonexistent/src:/x"],
+        vec!["-b", "/tmp:relative"],
+        vec!["--hide", "/"],
+        vec!["--hide", "relative"],
+        vec!["--hide", "/a/../b"],
+        vec!["-w", "/nonexistent-dir"],
+    ] {
+        let mut full = args.clone();
+        full.extend(["--", "sh", "-c", &touch]);
+        let out = run_as(None, &full);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(err.starts_with("viewos: ") && err.lines().count() == 1, "{args:?}: {err}");
+        assert!(!std::path::Path::new(&marker).exists(), "{args:?}: the command ran");
+    }
+}
