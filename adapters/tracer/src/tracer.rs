@@ -459,11 +459,21 @@ impl Tracer {
             self.shared.drain(&mut mon);
             f
         };
-        if let ExitFixup::SetReturn(r) = fix
-            && let Ok(mut regs) = sys::get_regs(tid)
-        {
-            regs.rax = raw_result(r);
-            let _ = sys::set_regs(tid, &regs);
+        match fix {
+            ExitFixup::Keep => {}
+            ExitFixup::SetReturn(r) => {
+                if let Ok(mut regs) = sys::get_regs(tid) {
+                    regs.rax = raw_result(r);
+                    let _ = sys::set_regs(tid, &regs);
+                }
+            }
+            ExitFixup::Restart => {
+                if let Ok(mut regs) = sys::get_regs(tid) {
+                    regs.rax = regs.orig_rax;
+                    regs.rip -= viewos_core::x86_64::SYSCALL_INSN_LEN;
+                    let _ = sys::set_regs(tid, &regs);
+                }
+            }
         }
         self.resume(tid, 0);
     }

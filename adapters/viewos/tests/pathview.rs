@@ -35,11 +35,11 @@ fn binds_show_host_trees_at_their_destination() {
 fn hidden_paths_do_not_exist_even_through_symlinks_and_dotdot() {
     for u in users() {
         let d = tree(&format!("hide-{}", u.unwrap_or(0)));
-        let script = format!("cat {d}/secret/key; cat {d}/src/link; cat {d}/src/../secret/key; cd {d}/secret; echo end");
+        let script = format!("cat {d}/secret/key; cat {d}/src/link; cat {d}/src/../secret/key; cd {d}/secret; ls -a {d}; find {d} | sort; echo end");
         let out = run_as(u, &["--hide", &format!("{d}/secret"), "--", "sh", "-c", &script]);
         let (o, e) = (text(&out.stdout), text(&out.stderr));
         assert!(!o.contains("TOPSECRET"), "{u:?}: {o}");
-        assert_eq!(o, "end\n", "{u:?}: {e}");
+        assert_eq!(o, format!(".\n..\nsrc\n{d}\n{d}/src\n{d}/src/f.txt\n{d}/src/link\n{d}/src/sub\nend\n"), "{u:?}: {e}");
         assert_eq!(e.matches("No such file or directory").count(), 3, "{u:?}: {e}");
         let _ = std::fs::remove_dir_all(&d);
     }

@@ -109,6 +109,10 @@ impl DecisionKind {
 pub enum ExitFixup {
     Keep,
     SetReturn(Result<u64, Errno>),
+    /// Run the same call again, with the same arguments (as the kernel restarts a call): it
+    /// is trapped and decided afresh. For a call whose whole result the view took away
+    /// (a directory listing batch of hidden names only) but that must not look finished.
+    Restart,
 }
 
 /// Something the adapter must act on, drained with [`Monitor::poll_event`].

@@ -113,8 +113,12 @@ pub fn exit_line(now: Nanos, tid: Tid, call: &Syscall, ret: i64, fix: ExitFixup)
         None => ret.to_string(),
     };
     let mut s = format!("{}{}(...) = {real}", prefix(now, tid), call.sysno());
-    if let ExitFixup::SetReturn(r) = fix {
-        let _ = write!(s, " -> {}", result(r));
+    match fix {
+        ExitFixup::SetReturn(r) => {
+            let _ = write!(s, " -> {}", result(r));
+        }
+        ExitFixup::Restart => s.push_str(" -> restart"),
+        ExitFixup::Keep => {}
     }
     s
 }

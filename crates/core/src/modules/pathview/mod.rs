@@ -4,10 +4,12 @@
 //! for its dirfd, from scratch memory no other guest thread can change. Errors of the lookup
 //! are the guest's answer. `getcwd` answers with the guest cwd; `chdir`/`fchdir` keep it.
 //!
+//! In a view with hidden paths, directory listings (`getdents64`, `getdents`) of a directory
+//! that holds a hidden name are inspected and the name removed.
+//!
 //! Not yet handled here (see ARCHITECTURE.md, "Next: path views"): `--root` (ELF
-//! interpreters, shebangs, the virtual chroot), `/proc/self/*` links, directory listings
-//! without hidden entries, AF_UNIX socket paths, and the refusals that make a view airtight
-//! (io_uring, handles, scratch-page protection).
+//! interpreters, shebangs, the virtual chroot), `/proc/self/*` links, AF_UNIX socket paths,
+//! and the refusals that make a view airtight (io_uring, handles, scratch-page protection).
 
 use std::collections::BTreeMap;
 
@@ -40,11 +42,13 @@ pub struct PathView {
     host: Box<dyn Host>,
     /// A `chdir`/`fchdir` in flight: the guest cwd it sets if it succeeds.
     chdir: BTreeMap<Tid, GuestPath>,
+    /// A directory listing in flight: the names to take out of it.
+    listing: BTreeMap<Tid, Vec<Vec<u8>>>,
 }
 
 impl PathView {
     pub fn new(view: View, host: Box<dyn Host>) -> PathView {
-        PathView { view, host, chdir: BTreeMap::new() }
+        PathView { view, host, chdir: BTreeMap::new(), listing: BTreeMap::new() }
     }
 
     /// The guest path of an open directory, for a dirfd or `fchdir`.
@@ -152,6 +156,10 @@ impl Module for PathView {
         let mut v: Vec<(Sysno, Need)> = path_syscalls().map(|n| (Sysno(n), Need::Control)).collect();
         v.push((Sysno(nr::GETCWD), Need::Decide));
         v.push((Sysno(nr::FCHDIR), Need::Control));
+        if self.view.hidden().next().is_some() {
+            v.push((Sysno(nr::GETDENTS64), Need::Control));
+            v.push((Sysno(nr::GETDENTS), Need::Control));
+        }
         v
     }
 
@@ -168,6 +176,23 @@ impl Module for PathView {
                     }
                     Err(e) => Disposition::Emulate(Err(e)),
                 });
+            }
+            Syscall::Other(s, a) if s.0 == nr::GETDENTS64 || s.0 == nr::GETDENTS => {
+                let Ok(dir) = self.fd_guest_path(ctx.tid, a.get(0) as u32 as i32) else {
+                    // Not a directory the view shows: the kernel answers (EBADF, ENOTDIR...).
+                    return Some(Disposition::PASS);
+                };
+                let names: Vec<Vec<u8>> = self
+                    .view
+                    .hidden()
+                    .filter(|h| h.parent().as_ref() == Some(&dir))
+                    .filter_map(|h| h.file_name().map(<[u8]>::to_vec))
+                    .collect();
+                if names.is_empty() {
+                    return Some(Disposition::PASS);
+                }
+                self.listing.insert(ctx.tid, names);
+                return Some(Disposition::Pass { inspect: true });
             }
             _ => {}
         }
@@ -220,7 +245,11 @@ impl Module for PathView {
         Some(Disposition::Rewrite { args: new, scratch, inspect })
     }
 
-    fn exit(&mut self, ctx: &mut Ctx<'_>, _call: &Syscall, ret: i64, _mem: &mut dyn GuestMem) -> ExitFixup {
+    fn exit(&mut self, ctx: &mut Ctx<'_>, call: &Syscall, ret: i64, mem: &mut dyn GuestMem) -> ExitFixup {
+        if let Some(names) = self.listing.remove(&ctx.tid) {
+            let legacy = call.sysno().0 == nr::GETDENTS;
+            return filter_listing(mem, GuestAddr(call.args().get(1)), ret, &names, legacy);
+        }
         if let Some(g) = self.chdir.remove(&ctx.tid)
             && ret == 0
             && let Some(fs) = ctx.procs.fs_mut(ctx.tid)
@@ -228,6 +257,47 @@ impl Module for PathView {
             fs.cwd = g.into_bytes();
         }
         ExitFixup::Keep
+    }
+}
+
+/// Takes the records named in `hidden` out of a directory listing of `len` bytes at `buf`
+/// (`linux_dirent64`, or the legacy `linux_dirent` with `legacy`). A batch left empty must
+/// not read as the end of the directory: the call is run again for the next batch.
+fn filter_listing(mem: &mut dyn GuestMem, buf: GuestAddr, len: i64, hidden: &[Vec<u8>], legacy: bool) -> ExitFixup {
+    if len <= 0 {
+        return ExitFixup::Keep;
+    }
+    let mut data = vec![0u8; len as usize];
+    if mem.read(buf, &mut data).is_err() {
+        return ExitFixup::Keep;
+    }
+    // d_ino u64, d_off u64, d_reclen u16, then d_type u8 + name (dirent64) or name (legacy).
+    let name_at = if legacy { 18 } else { 19 };
+    let mut kept = Vec::with_capacity(data.len());
+    let mut at = 0;
+    while at + name_at <= data.len() {
+        let reclen = u16::from_le_bytes([data[at + 16], data[at + 17]]) as usize;
+        if reclen < name_at || at + reclen > data.len() {
+            // Not a listing we understand: leave it as the kernel wrote it.
+            return ExitFixup::Keep;
+        }
+        let rec = &data[at..at + reclen];
+        let name = &rec[name_at..];
+        let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+        if !hidden.iter().any(|h| h.as_slice() == name) {
+            kept.extend_from_slice(rec);
+        }
+        at += reclen;
+    }
+    if kept.len() == data.len() {
+        return ExitFixup::Keep;
+    }
+    if kept.is_empty() {
+        return ExitFixup::Restart;
+    }
+    match mem.write(buf, &kept) {
+        Ok(()) => ExitFixup::SetReturn(Ok(kept.len() as u64)),
+        Err(f) => ExitFixup::SetReturn(Err(f.into())),
     }
 }
 

@@ -205,3 +205,54 @@ fn getcwd_and_chdir_keep_the_guest_cwd() {
     let _ = m.on_syscall_exit(Nanos(6), Tid(1), Errno::EACCES.as_ret(), &mut mem);
     assert_eq!(m.processes().fs(Tid(1)).unwrap().cwd, b"/src");
 }
+
+/// A `linux_dirent64` record for `name`, padded to 8 bytes.
+fn dirent64(ino: u64, name: &str) -> Vec<u8> {
+    let reclen = (19 + name.len() + 1).next_multiple_of(8);
+    let mut r = Vec::with_capacity(reclen);
+    r.extend_from_slice(&ino.to_le_bytes());
+    r.extend_from_slice(&(ino * 10).to_le_bytes());
+    r.extend_from_slice(&(reclen as u16).to_le_bytes());
+    r.push(4); // DT_DIR
+    r.extend_from_slice(name.as_bytes());
+    r.resize(reclen, 0);
+    r
+}
+
+#[test]
+fn listings_lose_hidden_names_and_an_emptied_batch_is_run_again() {
+    use super::filter_listing;
+    let hidden = vec![b".ssh".to_vec()];
+    let batch = [dirent64(1, "."), dirent64(2, ".ssh"), dirent64(3, "src")].concat();
+    let mut mem = FakeMem::new();
+    mem.map(0x1000, batch.clone());
+    let fix = filter_listing(&mut mem, GuestAddr(0x1000), batch.len() as i64, &hidden, false);
+    let kept = [dirent64(1, "."), dirent64(3, "src")].concat();
+    assert_eq!(fix, ExitFixup::SetReturn(Ok(kept.len() as u64)));
+    let mut now = vec![0u8; kept.len()];
+    mem.read(GuestAddr(0x1000), &mut now).unwrap();
+    assert_eq!(now, kept);
+
+    let only = dirent64(2, ".ssh");
+    mem.map(0x4000, only.clone());
+    assert_eq!(filter_listing(&mut mem, GuestAddr(0x4000), only.len() as i64, &hidden, false), ExitFixup::Restart);
+    // Nothing hidden, end of directory, errors and garbage are left alone.
+    let plain = dirent64(3, "src");
+    mem.map(0x6000, plain.clone());
+    assert_eq!(filter_listing(&mut mem, GuestAddr(0x6000), plain.len() as i64, &hidden, false), ExitFixup::Keep);
+    assert_eq!(filter_listing(&mut mem, GuestAddr(0x6000), 0, &hidden, false), ExitFixup::Keep);
+    assert_eq!(filter_listing(&mut mem, GuestAddr(0x6000), -9, &hidden, false), ExitFixup::Keep);
+    mem.map(0x8000, vec![0xff; 40]);
+    assert_eq!(filter_listing(&mut mem, GuestAddr(0x8000), 40, &hidden, false), ExitFixup::Keep);
+}
+
+#[test]
+fn only_views_with_hidden_paths_trap_listings() {
+    let m = monitor();
+    assert!(m.interest().contains_key(&Sysno(nr::GETDENTS64)));
+    let plain = Monitor::new(vec![Box::new(PathView::new(
+        View::new(HostPath::root()),
+        Box::new(TestHost { fs: MemFs::new(), fds: BTreeMap::new() }),
+    ))]);
+    assert!(!plain.interest().contains_key(&Sysno(nr::GETDENTS64)));
+}
