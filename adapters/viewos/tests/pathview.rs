@@ -76,3 +76,18 @@ fn bad_view_options_fail_before_anything_runs() {
         assert!(!std::path::Path::new(&marker).exists(), "{args:?}: the command ran");
     }
 }
+
+#[test]
+fn proc_self_is_the_guest_and_its_links_read_as_guest_paths() {
+    for u in users() {
+        let d = tree(&format!("proc-{}", u.unwrap_or(0)));
+        let script = "echo $$; readlink /proc/self/cwd /proc/$$/cwd; exec 3</mnt/v/f.txt; readlink /proc/self/fd/3; cat /proc/self/fd/3; cd /proc/self/cwd && pwd -P; exec grep ^Pid: /proc/self/status";
+        let out = run_as(u, &["-b", &format!("{d}/src:/mnt/v"), "-w", "/mnt/v/sub", "--", "sh", "-c", script]);
+        let o = text(&out.stdout);
+        let lines: Vec<&str> = o.lines().collect();
+        assert_eq!(lines.len(), 7, "{u:?}: {o}{}", text(&out.stderr));
+        assert_eq!(&lines[1..6], ["/mnt/v/sub", "/mnt/v/sub", "/mnt/v/f.txt", "hello", "/mnt/v/sub"], "{u:?}");
+        assert_eq!(lines[6], format!("Pid:\t{}", lines[0]), "{u:?}: /proc/self must be the guest, not the monitor");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}

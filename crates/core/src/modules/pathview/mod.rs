@@ -22,6 +22,9 @@ use crate::dispatch::{Ctx, Disposition, ExitFixup, Module, Need, Scratch};
 use crate::mem::{GuestMem, MAX_CSTR};
 use crate::process::Tid;
 
+mod procfs;
+use procfs::GuestFs;
+
 const AT_FDCWD: i32 = -100;
 const RESOLVE_NO_XDEV: u64 = 0x01;
 const RESOLVE_BENEATH: u64 = 0x08;
@@ -56,6 +59,12 @@ impl PathView {
         let host = self.host.fd_path(tid, fd)?;
         // A file the view does not show cannot be named relative to.
         self.view.untranslate(&host).ok_or(Errno::ENOENT)
+    }
+
+    /// The host as the resolver must see it for the calling thread (its `/proc/self`).
+    fn guest_fs<'a>(&'a self, ctx: &Ctx<'_>) -> GuestFs<'a> {
+        let tgid = ctx.procs.thread(ctx.tid).map_or(ctx.tid.0, |t| t.tgid.0);
+        GuestFs { host: &*self.host, view: &self.view, tgid, tid: ctx.tid.0 }
     }
 
     fn cwd(ctx: &Ctx<'_>) -> GuestPath {
@@ -107,7 +116,7 @@ impl PathView {
             Some(fd) if path.first() != Some(&b'/') => Some(self.fd_guest_path(ctx.tid, fd)?),
             _ => None,
         };
-        let r = resolve(&self.view, &*self.host, &Self::cwd(ctx), dir.as_ref(), &path, flags)?;
+        let r = resolve(&self.view, &self.guest_fs(ctx), &Self::cwd(ctx), dir.as_ref(), &path, flags)?;
         let may_create = match a.role {
             Role::Create => true,
             Role::CreateIfFlag { arg, mask } => match a.follow {
@@ -134,6 +143,18 @@ impl PathView {
             host.push(b'/');
         }
         Ok(Some((host, guest)))
+    }
+
+    /// `readlink` of a magic link: the guest path of its target, truncated like the kernel's.
+    fn read_magic(&self, ctx: &Ctx<'_>, host: Vec<u8>, buf: GuestAddr, size: u64, mem: &mut dyn GuestMem) -> Result<u64, Errno> {
+        if size as i32 <= 0 {
+            return Err(Errno::EINVAL);
+        }
+        let host = HostPath::new(host).map_err(|_| Errno::ENOENT)?;
+        let target = self.guest_fs(ctx).readlink(&host)?;
+        let n = target.len().min(size as usize);
+        mem.write(buf, &target[..n])?;
+        Ok(n as u64)
     }
 
     fn getcwd(ctx: &Ctx<'_>, buf: GuestAddr, size: u64, mem: &mut dyn GuestMem) -> Result<u64, Errno> {
@@ -199,6 +220,14 @@ impl Module for PathView {
         let pargs = path_args(n);
         if pargs.is_empty() {
             return None;
+        }
+        if (n == nr::READLINK || n == nr::READLINKAT)
+            && let Ok(Some((host, _))) = self.lookup(ctx, &pargs[0], &args, None, mem)
+            && procfs::is_magic(&host)
+        {
+            // The kernel would answer with a host path; the guest gets its own name for it.
+            let (buf, size) = if n == nr::READLINK { (args.get(1), args.get(2)) } else { (args.get(2), args.get(3)) };
+            return Some(Disposition::Emulate(self.read_magic(ctx, host, GuestAddr(buf), size, mem)));
         }
         // openat2's open_how is read once and its copy is what the kernel will see.
         let mut how = None;

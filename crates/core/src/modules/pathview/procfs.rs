@@ -1,0 +1,72 @@
+//! `/proc` as one guest process sees it through the monitor's resolver: `/proc/self` and
+//! `/proc/thread-self` name the *guest* (the monitor's own would name the monitor), and the
+//! magic links (`/proc/PID/{cwd,root,exe}`, `/proc/PID/fd/N`, and the same under `task/TID`)
+//! read as the guest path of their target, or not at all when the view does not show it.
+
+use viewos_abi::Errno;
+use viewos_path::{Fs, HostPath, Kind, View};
+
+use super::Host;
+
+/// The host filesystem for lookups made on behalf of thread `tid` of process `tgid`.
+pub struct GuestFs<'a> {
+    pub host: &'a dyn Host,
+    pub view: &'a View,
+    pub tgid: i32,
+    pub tid: i32,
+}
+
+fn is_number(b: &[u8]) -> bool {
+    !b.is_empty() && b.iter().all(u8::is_ascii_digit)
+}
+
+/// True for `/proc/PID/{cwd,root,exe}`, `/proc/PID/fd/N` and their `task/TID/` forms.
+pub fn is_magic(host: &[u8]) -> bool {
+    let parts: Vec<&[u8]> = host.split(|&b| b == b'/').skip(1).collect();
+    let rest = match parts.as_slice() {
+        [b"proc", pid, rest @ ..] if is_number(pid) => rest,
+        _ => return false,
+    };
+    let rest = match rest {
+        [b"task", tid, rest @ ..] if is_number(tid) => rest,
+        _ => rest,
+    };
+    matches!(rest, [b"cwd" | b"root" | b"exe"]) || matches!(rest, [b"fd", n] if is_number(n))
+}
+
+impl Fs for GuestFs<'_> {
+    fn lstat(&self, host: &HostPath) -> Result<Kind, Errno> {
+        self.host.lstat(host)
+    }
+
+    fn readlink(&self, host: &HostPath) -> Result<Vec<u8>, Errno> {
+        match host.as_bytes() {
+            b"/proc/self" => Ok(self.tgid.to_string().into_bytes()),
+            b"/proc/thread-self" => Ok(format!("{}/task/{}", self.tgid, self.tid).into_bytes()),
+            h if is_magic(h) => {
+                let target = HostPath::new(self.host.readlink(host)?).map_err(|_| Errno::ENOENT)?;
+                self.view.untranslate(&target).map(|g| g.into_bytes()).ok_or(Errno::ENOENT)
+            }
+            _ => self.host.readlink(host),
+        }
+    }
+
+    fn is_magic_link(&self, host: &HostPath) -> bool {
+        is_magic(host.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_magic;
+
+    #[test]
+    fn magic_links_are_recognised() {
+        for m in ["/proc/1/cwd", "/proc/12/root", "/proc/3/exe", "/proc/4/fd/0", "/proc/5/task/6/cwd", "/proc/5/task/6/fd/10"] {
+            assert!(is_magic(m.as_bytes()), "{m}");
+        }
+        for n in ["/proc/self", "/proc/1/status", "/proc/1/fd", "/proc/x/cwd", "/proc/1/fd/x", "/home/proc/1/cwd", "/proc/1/task/cwd"] {
+            assert!(!is_magic(n.as_bytes()), "{n}");
+        }
+    }
+}
