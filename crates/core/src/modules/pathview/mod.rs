@@ -181,6 +181,26 @@ impl Module for PathView {
             v.push((Sysno(nr::GETDENTS64), Need::Control));
             v.push((Sysno(nr::GETDENTS), Need::Control));
         }
+        // What the view cannot virtualize yet is refused in the filter, never let through:
+        // io_uring would make its lookups in the kernel, handles bypass path lookup, and
+        // mounts and chroot would change the host namespace under the view.
+        v.push((Sysno(nr::IO_URING_SETUP), Need::Refuse(Errno::ENOSYS)));
+        for n in [
+            nr::OPEN_BY_HANDLE_AT,
+            nr::MOUNT,
+            nr::UMOUNT2,
+            nr::PIVOT_ROOT,
+            nr::CHROOT,
+            nr::FSOPEN,
+            nr::FSMOUNT,
+            nr::FSPICK,
+            nr::MOVE_MOUNT,
+            nr::OPEN_TREE,
+            nr::OPEN_TREE_ATTR,
+            nr::MOUNT_SETATTR,
+        ] {
+            v.push((Sysno(n), Need::Refuse(Errno::EPERM)));
+        }
         v
     }
 

@@ -256,3 +256,13 @@ fn only_views_with_hidden_paths_trap_listings() {
     ))]);
     assert!(!plain.interest().contains_key(&Sysno(nr::GETDENTS64)));
 }
+
+#[test]
+fn what_the_view_cannot_virtualize_is_refused_in_the_filter() {
+    let i = monitor().interest();
+    assert_eq!(i[&Sysno(nr::IO_URING_SETUP)], crate::dispatch::Need::Refuse(Errno::ENOSYS));
+    for n in [nr::OPEN_BY_HANDLE_AT, nr::MOUNT, nr::UMOUNT2, nr::PIVOT_ROOT, nr::CHROOT, nr::OPEN_TREE, nr::MOVE_MOUNT] {
+        assert_eq!(i[&Sysno(n)], crate::dispatch::Need::Refuse(Errno::EPERM), "{}", Sysno(n));
+    }
+    assert_eq!(i[&Sysno(nr::NAME_TO_HANDLE_AT)], crate::dispatch::Need::Control, "a lookup: rewritten");
+}
