@@ -20,6 +20,16 @@ impl ProcMem {
         ProcMem { tid, file: None }
     }
 
+    /// With a `/proc/TID/mem` file opened earlier for the same address space.
+    pub fn with_file(tid: i32, file: Option<File>) -> ProcMem {
+        ProcMem { tid, file }
+    }
+
+    /// The `/proc/TID/mem` file, if it was opened, for reuse.
+    pub fn into_file(self) -> Option<File> {
+        self.file
+    }
+
     fn file(&mut self) -> Option<&File> {
         if self.file.is_none() {
             self.file = File::options().read(true).write(true).open(format!("/proc/{}/mem", self.tid)).ok();

@@ -90,6 +90,8 @@ pub struct Tracer {
     /// kept too: a signal handler may run first, and its calls must be decided afresh.
     deferred: HashMap<i32, (Syscall, Disposition)>,
     scratch: HashMap<i32, u64>,
+    /// Open `/proc/TID/mem` files (scratch writes), until the thread execs or exits.
+    mem_files: HashMap<i32, std::fs::File>,
 }
 
 const STOP_SIGNALS: [i32; 4] = [libc::SIGSTOP, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
@@ -125,6 +127,7 @@ impl Tracer {
             injecting: HashMap::new(),
             deferred: HashMap::new(),
             scratch: HashMap::new(),
+            mem_files: HashMap::new(),
         }
     }
 
@@ -203,6 +206,7 @@ impl Tracer {
         self.injecting.remove(&tid);
         self.deferred.remove(&tid);
         self.scratch.remove(&tid);
+        self.mem_files.remove(&tid);
         self.shared.ptrace_parked.lock().expect("parked lock").remove(&tid);
         self.shared.notif_parked.lock().expect("parked lock").remove(&tid);
         let mut mon = self.shared.monitor.lock().expect("monitor lock");
@@ -344,6 +348,8 @@ impl Tracer {
     fn on_exec(&mut self, tid: i32) {
         let former = sys::event_msg(tid).map(|f| f as i32).unwrap_or(tid);
         for t in [tid, former] {
+            // The old address space is gone with its scratch pages and mem file.
+            self.mem_files.remove(&t);
             self.scratch.remove(&t);
             self.inspecting.remove(&t);
             self.deferred.remove(&t);
@@ -403,7 +409,12 @@ impl Tracer {
                         }
                         return;
                     };
-                    if let Err(e) = scratch::place(&mut ProcMem::new(tid), base, &scratch, &mut args) {
+                    let mut mem = ProcMem::with_file(tid, self.mem_files.remove(&tid));
+                    let placed = scratch::place(&mut mem, base, &scratch, &mut args);
+                    if let Some(f) = mem.into_file() {
+                        self.mem_files.insert(tid, f);
+                    }
+                    if let Err(e) = placed {
                         return self.finish_emulated(tid, Err(e));
                     }
                 }
