@@ -1,0 +1,59 @@
+//! The escape suite (started for the path-view issue): every route the probe knows to a
+//! hidden file. Natively the routes reach it, which shows they are real; in a view with the
+//! file's directory hidden, none may, as root and as uid 65534, under both mechanisms.
+
+use std::process::Command;
+
+use viewos_conformance::{User, probe, viewos};
+
+struct Tree {
+    root: String,
+}
+
+impl Tree {
+    fn new(tag: &str) -> Tree {
+        let root = format!("/tmp/viewos-escape-{}-{tag}", std::process::id());
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(format!("{root}/d/hid")).unwrap();
+        std::fs::create_dir_all(format!("{root}/scratch")).unwrap();
+        std::fs::write(format!("{root}/d/hid/key"), "TOPSECRET\n").unwrap();
+        Command::new("chmod").args(["-R", "a+rwX", &root]).status().unwrap();
+        Tree { root }
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn escape(user: User, view: &[&str], t: &Tree) -> String {
+    let mut argv = user.prefix();
+    if !view.is_empty() {
+        argv.push(viewos().to_string_lossy().into_owned());
+        argv.extend(view.iter().map(|s| s.to_string()));
+        argv.push("--".into());
+    }
+    argv.push(probe().to_string_lossy().into_owned());
+    argv.extend(["escape".into(), format!("{}/d", t.root), "hid".into(), "key".into(), format!("{}/scratch", t.root)]);
+    let out = Command::new(&argv[0]).args(&argv[1..]).current_dir("/tmp").output().unwrap();
+    assert!(out.status.success(), "{argv:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn no_route_reaches_a_hidden_file() {
+    for user in User::all() {
+        let t = Tree::new(&format!("{user}"));
+        let native = escape(user, &[], &t);
+        assert!(native.lines().filter(|l| l.ends_with("=SECRET")).count() >= 10, "the routes are real natively: {native}");
+        let hide = format!("{}/d/hid", t.root);
+        for mech in ["--mechanism=hybrid", "--mechanism=ptrace"] {
+            let inside = escape(user, &["--hide", &hide, mech], &t);
+            let leaks: Vec<&str> = inside.lines().filter(|l| l.ends_with("=SECRET") || *l == "listing=listed").collect();
+            assert!(leaks.is_empty(), "{user} {mech}: {leaks:?}\n{inside}");
+            assert!(inside.contains("int80_open=ENOSYS") && inside.contains("io_uring_setup=ENOSYS"), "{user} {mech}: {inside}");
+        }
+    }
+}
