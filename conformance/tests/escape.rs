@@ -57,3 +57,24 @@ fn no_route_reaches_a_hidden_file() {
         }
     }
 }
+
+#[test]
+fn a_thread_rewriting_the_path_buffer_never_reaches_a_hidden_file() {
+    for user in User::all() {
+        let t = Tree::new(&format!("race-{user}"));
+        // Same length: the hidden key and a visible decoy.
+        std::fs::create_dir_all(format!("{}/d/vis", t.root)).unwrap();
+        std::fs::write(format!("{}/d/vis/key", t.root), "decoy\n").unwrap();
+        Command::new("chmod").args(["-R", "a+rwX", &t.root]).status().unwrap();
+        let (hidden, visible) = (format!("{}/d/hid/key", t.root), format!("{}/d/vis/key", t.root));
+        let n = if user == User::Current { "100000" } else { "20000" };
+        let mut argv = user.prefix();
+        argv.push(viewos().to_string_lossy().into_owned());
+        argv.extend(["--hide".to_string(), format!("{}/d/hid", t.root), "--".into()]);
+        argv.push(probe().to_string_lossy().into_owned());
+        argv.extend(["race".to_string(), n.into(), hidden, visible]);
+        let out = Command::new(&argv[0]).args(&argv[1..]).current_dir("/tmp").output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(text.trim(), "secret_reads=0", "{user}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
