@@ -108,3 +108,24 @@ fn mounts_and_chroot_are_refused_not_let_through() {
         let _ = std::fs::remove_dir_all(&d);
     }
 }
+
+#[test]
+fn fds_without_a_path_reopen_through_proc() {
+    use std::io::Write;
+    let script = "cat /dev/stdin 2>&1; readlink /proc/self/fd/0 | cut -c1-6";
+    let run = |u: Option<u32>, program: &str, args: &[&str]| {
+        let mut child = command_as(u, program, args).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(b"through a pipe\n").unwrap();
+        text(&child.wait_with_output().unwrap().stdout)
+    };
+    for u in users() {
+        let d = tree(&format!("pipe-{}", u.unwrap_or(0)));
+        let native = run(u, "sh", &["-c", script]);
+        let viewed = run(u, viewos(), &["-b", &format!("{d}/src:/mnt/v"), "--", "sh", "-c", script]);
+        assert_eq!(viewed, native, "{u:?}");
+        if u.is_none() && is_root() {
+            assert_eq!(native, "through a pipe\npipe:[\n");
+        }
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}

@@ -220,6 +220,17 @@ impl<'a, F: Fs + ?Sized> Walk<'a, F> {
             Err(e) => return Err(e),
         };
         if kind == Kind::Symlink && (!last || self.follow) {
+            if self.is_pathless_magic(&loc.host) {
+                // A magic link to an object with no path (pipe, socket, anonymous inode):
+                // nothing lies below it, and only the kernel can jump to it, so the walk
+                // ends on the link itself for the caller's host call to follow.
+                if !last {
+                    return Err(Errno::ENOTDIR);
+                }
+                self.mount_len = loc.mount_len;
+                self.kind = Kind::Other;
+                return Ok(None);
+            }
             self.cur.truncate(parent_len);
             return self.follow_link(&loc.host).map(|()| None);
         }
@@ -229,6 +240,13 @@ impl<'a, F: Fs + ?Sized> Walk<'a, F> {
         self.mount_len = loc.mount_len;
         self.kind = kind;
         Ok(None)
+    }
+
+    /// True for a magic link this lookup may follow whose target has no path.
+    fn is_pathless_magic(&self, host: &HostPath) -> bool {
+        self.fs.is_magic_link(host)
+            && !self.flags.intersects(Flags::NO_MAGICLINKS | Flags::NO_SYMLINKS | Flags::BENEATH | Flags::IN_ROOT)
+            && self.fs.readlink(host).is_ok_and(|body| body.first().is_some_and(|&b| b != b'/'))
     }
 
     /// Follows the symlink at `host`, found in the current directory.

@@ -451,3 +451,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_magic_link_to_an_object_without_a_path_ends_the_walk_on_the_link() {
+    let mut fs = MemFs::new();
+    fs.dir("/proc/7/fd").magic_link("/proc/7/fd/0", "pipe:[1234]").magic_link("/proc/7/fd/3", "/etc");
+    fs.dir("/etc").file("/etc/passwd");
+    let view = View::new(HostPath::root());
+    let root = GuestPath::root();
+    let r = resolve(&view, &fs, &root, None, b"/proc/7/fd/0", Flags::EMPTY).unwrap();
+    assert_eq!((r.host.as_bytes(), r.found), (&b"/proc/7/fd/0"[..], Found::Exists(Kind::Other)));
+    assert_eq!(resolve(&view, &fs, &root, None, b"/proc/7/fd/0/x", Flags::EMPTY).unwrap_err(), Errno::ENOTDIR);
+    // A magic link with a path target is still followed by its text.
+    let r = resolve(&view, &fs, &root, None, b"/proc/7/fd/3/passwd", Flags::EMPTY).unwrap();
+    assert_eq!(r.host.as_bytes(), b"/etc/passwd");
+    assert_eq!(resolve(&view, &fs, &root, None, b"/proc/7/fd/0", Flags::NO_MAGICLINKS).unwrap_err(), Errno::ELOOP);
+}

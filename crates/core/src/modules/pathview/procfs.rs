@@ -1,7 +1,8 @@
 //! `/proc` as one guest process sees it through the monitor's resolver: `/proc/self` and
 //! `/proc/thread-self` name the *guest* (the monitor's own would name the monitor), and the
 //! magic links (`/proc/PID/{cwd,root,exe}`, `/proc/PID/fd/N`, and the same under `task/TID`)
-//! read as the guest path of their target, or not at all when the view does not show it.
+//! read as the guest path of their target, or not at all when the view does not show it;
+//! a target without a path (`pipe:[N]`) reads as the kernel says it.
 
 use viewos_abi::Errno;
 use viewos_path::{Fs, HostPath, Kind, View};
@@ -44,7 +45,12 @@ impl Fs for GuestFs<'_> {
             b"/proc/self" => Ok(self.tgid.to_string().into_bytes()),
             b"/proc/thread-self" => Ok(format!("{}/task/{}", self.tgid, self.tid).into_bytes()),
             h if is_magic(h) => {
-                let target = HostPath::new(self.host.readlink(host)?).map_err(|_| Errno::ENOENT)?;
+                let target = self.host.readlink(host)?;
+                if target.first() != Some(&b'/') {
+                    // `pipe:[N]`, `socket:[N]`, `anon_inode:...`: no path to translate.
+                    return Ok(target);
+                }
+                let target = HostPath::new(target).map_err(|_| Errno::ENOENT)?;
                 self.view.untranslate(&target).map(|g| g.into_bytes()).ok_or(Errno::ENOENT)
             }
             _ => self.host.readlink(host),
