@@ -78,3 +78,25 @@ fn a_thread_rewriting_the_path_buffer_never_reaches_a_hidden_file() {
         assert_eq!(text.trim(), "secret_reads=0", "{user}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+#[test]
+fn a_directory_swapped_for_a_symlink_after_the_lookup_does_not_lead_out() {
+    for user in User::all() {
+        let t = Tree::new(&format!("swap-{user}"));
+        let hidden = format!("{}/d/hid", t.root);
+        let scratch = format!("{}/scratch", t.root);
+        let run = |view: bool| {
+            let mut argv = user.prefix();
+            if view {
+                argv.push(viewos().to_string_lossy().into_owned());
+                argv.extend(["--hide".to_string(), hidden.clone(), "--".into()]);
+            }
+            argv.push(probe().to_string_lossy().into_owned());
+            argv.extend(["swap-race".to_string(), "20000".into(), scratch.clone(), hidden.clone()]);
+            let out = Command::new(&argv[0]).args(&argv[1..]).current_dir("/tmp").output().unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        assert_ne!(run(false), "secret_reads=0", "{user}: natively the race must be real");
+        assert_eq!(run(true), "secret_reads=0", "{user}");
+    }
+}

@@ -398,13 +398,13 @@ impl Tracer {
             Disposition::Emulate(r) => self.finish_emulated(tid, r),
             // Parked by `on_seccomp`; resumed when its completion arrives.
             Disposition::Block => {}
-            Disposition::Rewrite { mut args, scratch, inspect } => {
+            Disposition::Rewrite { nr, mut args, scratch, inspect } => {
                 let Ok(mut regs) = sys::get_regs(tid) else { return };
                 if !scratch.is_empty() {
                     let Some(&base) = self.scratch.get(&tid) else {
                         // First rewrite of this thread: map its scratch area first.
                         if scratch::begin(tid, &regs).is_ok() {
-                            self.injecting.insert(tid, (regs, call, Disposition::Rewrite { args, scratch, inspect }));
+                            self.injecting.insert(tid, (regs, call, Disposition::Rewrite { nr, args, scratch, inspect }));
                             self.resume(tid, 0);
                         }
                         return;
@@ -419,6 +419,11 @@ impl Tracer {
                     }
                 }
                 scratch::set_args(&mut regs, &args);
+                if let Some(n) = nr {
+                    // The kernel re-runs the filter on the new number (a trapped one is let
+                    // through on that second pass).
+                    regs.orig_rax = u64::from(n.0);
+                }
                 if sys::set_regs(tid, &regs).is_err() {
                     return;
                 }

@@ -55,8 +55,9 @@ pub struct Scratch {
 pub enum Disposition {
     /// Let the real call run unchanged; with `inspect`, report its result to `on_syscall_exit`.
     Pass { inspect: bool },
-    /// Run the real call with these arguments, after placing `scratch` blobs.
-    Rewrite { args: SyscallArgs, scratch: Vec<Scratch>, inspect: bool },
+    /// Run the real call with these arguments, after placing `scratch` blobs; with `nr`,
+    /// run that call instead (e.g. `openat2` in place of `open`, for its `resolve` flags).
+    Rewrite { nr: Option<Sysno>, args: SyscallArgs, scratch: Vec<Scratch>, inspect: bool },
     /// Do not run the call; the guest sees this result.
     Emulate(Result<u64, Errno>),
     /// Park the thread; the result comes later as [`Event::Complete`] for this thread.

@@ -92,8 +92,8 @@ pub fn enter_line(now: Nanos, tid: Tid, call: &Syscall, mem: &mut dyn GuestMem, 
         Disposition::Pass { inspect } => {
             let _ = write!(s, " -> pass{}", if *inspect { " (inspect)" } else { "" });
         }
-        Disposition::Rewrite { args, .. } => {
-            let _ = write!(s, " -> rewrite{:x?}", args.0);
+        Disposition::Rewrite { nr, args, .. } => {
+            let _ = write!(s, " -> rewrite{}{:x?}", nr.map(|n| format!(" as {n}")).unwrap_or_default(), args.0);
         }
         Disposition::Emulate(r) => {
             let _ = write!(s, " = {} (emulated)", result(*r));

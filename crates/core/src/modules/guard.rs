@@ -37,7 +37,7 @@ impl Module for Guard {
             Syscall::Clone(c) if c.flags() & CLONE_UNTRACED != 0 => {
                 let mut args = c.raw();
                 args.set(0, c.flags() & !CLONE_UNTRACED);
-                Some(Disposition::Rewrite { args, scratch: Vec::new(), inspect: false })
+                Some(Disposition::Rewrite { nr: None, args, scratch: Vec::new(), inspect: false })
             }
             Syscall::Clone(_) => Some(Disposition::PASS),
             Syscall::Clone3(c) => {
@@ -52,7 +52,7 @@ impl Module for Guard {
                 }
                 let flags = u64::from_le_bytes(data[..8].try_into().expect("size >= 64"));
                 data[..8].copy_from_slice(&(flags & !CLONE_UNTRACED).to_le_bytes());
-                Some(Disposition::Rewrite { args: c.raw(), scratch: vec![Scratch { arg: 0, data }], inspect: false })
+                Some(Disposition::Rewrite { nr: None, args: c.raw(), scratch: vec![Scratch { arg: 0, data }], inspect: false })
             }
             _ => None,
         }

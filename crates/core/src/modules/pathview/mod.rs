@@ -27,6 +27,18 @@ use procfs::GuestFs;
 
 const AT_FDCWD: i32 = -100;
 const RESOLVE_NO_XDEV: u64 = 0x01;
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+const O_WRONLY: u64 = 0o1;
+const O_CREAT: u64 = 0o100;
+const O_TRUNC: u64 = 0o1000;
+const O_DIRECTORY: u64 = 0o200000;
+const O_NOFOLLOW: u64 = 0o400000;
+const O_CLOEXEC: u64 = 0o2000000;
+const O_PATH: u64 = 0o10000000;
+const O_TMPFILE: u64 = 0o20000000 | O_DIRECTORY;
+/// The kernel's `VALID_OPEN_FLAGS` on x86_64 (access mode through `__O_TMPFILE`).
+const VALID_OPEN_FLAGS: u64 = 0o3 | 0o100 | 0o200 | 0o400 | 0o1000 | 0o2000 | 0o4000 | 0o10000 | 0o20000 | 0o40000
+    | 0o100000 | 0o200000 | 0o400000 | 0o1000000 | 0o2000000 | 0o4000000 | 0o10000000 | 0o20000000;
 const RESOLVE_BENEATH: u64 = 0x08;
 const RESOLVE_IN_ROOT: u64 = 0x10;
 /// `sizeof(struct open_how)` (flags, mode, resolve).
@@ -155,6 +167,48 @@ impl PathView {
         let n = target.len().min(size as usize);
         mem.write(buf, &target[..n])?;
         Ok(n as u64)
+    }
+
+    /// Every open becomes `openat2(AT_FDCWD, host path, how, 24)` with
+    /// `RESOLVE_NO_SYMLINKS`: the host path the view resolved has no symlink left in it, so
+    /// if the kernel meets one, a guest swapped a directory for a symlink after the lookup,
+    /// and the open fails (ELOOP) instead of following it out of the view. A magic link to
+    /// an object without a path is left for the kernel to follow.
+    fn as_openat2(n: u32, args: &SyscallArgs, mut scratch: Vec<Scratch>) -> Disposition {
+        let path_arg = if matches!(n, nr::OPEN | nr::CREAT) { 0 } else { 1 };
+        let Some(path) = scratch.iter().find(|s| s.arg == path_arg).map(|s| s.data.clone()) else {
+            return Disposition::Rewrite { nr: None, args: *args, scratch, inspect: false };
+        };
+        let magic = procfs::is_magic(&path[..path.len() - 1]);
+        let (flags, mode, resolve) = match n {
+            nr::OPEN => (args.get(1), args.get(2), 0),
+            nr::CREAT => (O_CREAT | O_WRONLY | O_TRUNC, args.get(1), 0),
+            nr::OPENAT => (args.get(2), args.get(3), 0),
+            _ => {
+                // openat2: its open_how was copied (scoping cleared) into scratch already.
+                let how = scratch.iter_mut().find(|s| s.arg == 2).expect("open_how copied");
+                let word = |h: &[u8], i: usize| u64::from_le_bytes(h[i * 8..i * 8 + 8].try_into().expect("24 bytes"));
+                let resolve = word(&how.data, 2) | if magic { 0 } else { RESOLVE_NO_SYMLINKS };
+                how.data[16..24].copy_from_slice(&resolve.to_le_bytes());
+                let mut a = *args;
+                a.set(0, AT_FDCWD as i64 as u64);
+                return Disposition::Rewrite { nr: None, args: a, scratch, inspect: false };
+            }
+        };
+        // openat2 refuses what open ignores: unknown flags, a mode without O_CREAT or
+        // O_TMPFILE, and flags that mean nothing with O_PATH.
+        let mut flags = flags & VALID_OPEN_FLAGS;
+        if flags & O_PATH != 0 {
+            flags &= O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+        }
+        let mode = if flags & (O_CREAT | O_TMPFILE) != 0 { mode & 0o7777 } else { 0 };
+        let resolve = resolve | if magic { 0 } else { RESOLVE_NO_SYMLINKS };
+        let how = [flags.to_le_bytes(), mode.to_le_bytes(), resolve.to_le_bytes()].concat();
+        scratch.retain(|s| s.arg == path_arg);
+        scratch[0].arg = 1;
+        scratch.push(Scratch { arg: 2, data: how });
+        let args = SyscallArgs([AT_FDCWD as i64 as u64, 0, 0, OPEN_HOW_SIZE as u64, 0, 0]);
+        Disposition::Rewrite { nr: Some(Sysno(nr::OPENAT2)), args, scratch, inspect: false }
     }
 
     fn getcwd(ctx: &Ctx<'_>, buf: GuestAddr, size: u64, mem: &mut dyn GuestMem) -> Result<u64, Errno> {
@@ -291,7 +345,10 @@ impl Module for PathView {
             new.set(3, OPEN_HOW_SIZE as u64);
         }
         let inspect = n == nr::CHDIR;
-        Some(Disposition::Rewrite { args: new, scratch, inspect })
+        if matches!(n, nr::OPEN | nr::CREAT | nr::OPENAT | nr::OPENAT2) {
+            return Some(Self::as_openat2(n, &args, scratch));
+        }
+        Some(Disposition::Rewrite { nr: None, args: new, scratch, inspect })
     }
 
     fn exit(&mut self, ctx: &mut Ctx<'_>, call: &Syscall, ret: i64, mem: &mut dyn GuestMem) -> ExitFixup {

@@ -175,8 +175,9 @@ fn openat2_scoping_is_done_in_the_view_and_cleared_for_the_host() {
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT2, [5, 0x1000, 0x5000, 24, 0, 0]), &mut mem);
     assert_eq!(rewritten(&d, 1), Ok("/home/u/src/main.c".into()));
     let copied = rewritten(&d, 2).map(|s| s.into_bytes());
-    // The copy (minus the last byte the helper strips) has resolve cleared.
-    assert_eq!(copied.unwrap()[16..23], [0u8; 7]);
+    // The copy (minus the last byte the helper strips) has the scoping cleared and
+    // RESOLVE_NO_SYMLINKS (4) set, so a symlink swapped in after the lookup is not followed.
+    assert_eq!(copied.unwrap()[16..23], [4, 0, 0, 0, 0, 0, 0]);
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT2, [5, 0x2000, 0x5000, 24, 0, 0]), &mut mem);
     assert_eq!(d, Disposition::Emulate(Err(Errno::EXDEV)), "`..` above the dirfd under BENEATH");
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT2, [5, 0x1000, 0x5000, 8, 0, 0]), &mut mem);
@@ -265,4 +266,33 @@ fn what_the_view_cannot_virtualize_is_refused_in_the_filter() {
         assert_eq!(i[&Sysno(n)], crate::dispatch::Need::Refuse(Errno::EPERM), "{}", Sysno(n));
     }
     assert_eq!(i[&Sysno(nr::NAME_TO_HANDLE_AT)], crate::dispatch::Need::Control, "a lookup: rewritten");
+}
+
+#[test]
+fn opens_become_openat2_refusing_symlinks_on_the_host_path() {
+    let mut m = monitor();
+    let mut mem = mem_with(&[(0x1000, "/src/main.c")]);
+    // open("/src/main.c", O_RDONLY | garbage bit, mode garbage): openat2 would refuse both.
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPEN, [0x1000, 0x8000_0000, 0o777, 0, 0, 0]), &mut mem);
+    match &d {
+        Disposition::Rewrite { nr: Some(n), args, scratch, .. } => {
+            assert_eq!(*n, Sysno(nr::OPENAT2));
+            assert_eq!((args.get(0) as i64, args.get(3)), (-100, 24));
+            let how = &scratch.iter().find(|s| s.arg == 2).unwrap().data;
+            let word = |i: usize| u64::from_le_bytes(how[i * 8..i * 8 + 8].try_into().unwrap());
+            assert_eq!((word(0), word(1), word(2)), (0, 0, 4), "flags cleaned, no mode, RESOLVE_NO_SYMLINKS");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(rewritten(&d, 1), Ok("/home/u/src/main.c".into()));
+    // creat keeps its mode.
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::CREAT, [0x1000, 0o640, 0, 0, 0, 0]), &mut mem);
+    match &d {
+        Disposition::Rewrite { scratch, .. } => {
+            let how = &scratch.iter().find(|s| s.arg == 2).unwrap().data;
+            assert_eq!(u64::from_le_bytes(how[8..16].try_into().unwrap()), 0o640);
+            assert_eq!(u64::from_le_bytes(how[..8].try_into().unwrap()), 0o1101);
+        }
+        other => panic!("{other:?}"),
+    }
 }
