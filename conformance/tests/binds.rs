@@ -1,0 +1,60 @@
+//! Path views against the kernel's own: the same lookups in `viewos -b SRC:DST` and in a
+//! mount namespace where SRC is really bind-mounted on DST (root builds the reference;
+//! viewos runs as root and as uid 65534). The outcomes must be identical.
+
+use std::process::Command;
+
+use viewos_conformance::{User, is_root, probe, viewos};
+
+fn sh(cmd: &str) {
+    assert!(Command::new("sh").args(["-c", cmd]).status().unwrap().success(), "{cmd}");
+}
+
+#[test]
+fn lookups_through_a_bind_match_a_real_bind_mount() {
+    if !is_root() {
+        eprintln!("binds: not root, so no native bind mount to compare with; skipped");
+        return;
+    }
+    let base = format!("/tmp/viewos-binds-{}", std::process::id());
+    let _ = std::fs::remove_dir_all(&base);
+    sh(&format!(
+        "mkdir -p {base}/src/sub {base}/dst/old {base}/outside && echo hello > {base}/src/a.txt && echo b > {base}/src/sub/b.txt \
+         && echo old > {base}/dst/old/x && echo out > {base}/outside/o.txt \
+         && ln -s a.txt {base}/src/rel && ln -s {base}/dst/sub/b.txt {base}/src/abs && ln -s ../outside/o.txt {base}/src/up \
+         && ln -s loop {base}/src/loop && chmod -R a+rX {base} && chmod 600 {base}/src/sub/b.txt"
+    ));
+    let dst = format!("{base}/dst");
+    let paths: Vec<String> = [
+        "", "/", "/a.txt", "/sub", "/sub/", "/sub/b.txt", "/sub/../a.txt", "/rel", "/abs", "/up", "/loop", "/missing",
+        "/a.txt/", "/old", "/old/x", "/..", "/../outside/o.txt", "/sub/./b.txt",
+    ]
+    .iter()
+    .map(|p| format!("{dst}{p}"))
+    .collect();
+    let probe = probe().to_string_lossy().into_owned();
+    for user in User::all() {
+        let prefix = user.prefix().join(" ");
+        let quoted = paths.join(" ");
+        // The reference: a private mount namespace with the real bind mount, then the probe
+        // as `user`.
+        let native = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &format!("mount --bind {base}/src {dst} && exec {prefix} {probe} paths {quoted}")])
+            .current_dir("/tmp")
+            .output()
+            .unwrap();
+        assert!(native.status.success(), "{}", String::from_utf8_lossy(&native.stderr));
+        let mut argv = user.prefix();
+        argv.push(viewos().to_string_lossy().into_owned());
+        argv.extend(["-b".to_string(), format!("{base}/src:{dst}"), "--".into(), probe.clone(), "paths".into()]);
+        argv.extend(paths.iter().cloned());
+        let viewed = Command::new(&argv[0]).args(&argv[1..]).current_dir("/tmp").output().unwrap();
+        let (n, v) = (String::from_utf8_lossy(&native.stdout), String::from_utf8_lossy(&viewed.stdout));
+        assert!(n.contains("hello"), "{user}: the reference saw nothing: {n}");
+        for (ln, lv) in n.lines().zip(v.lines()) {
+            assert_eq!(lv, ln, "{user}: viewos differs from a real bind mount");
+        }
+        assert_eq!(n.lines().count(), v.lines().count(), "{user}: {}", String::from_utf8_lossy(&viewed.stderr));
+    }
+    let _ = std::fs::remove_dir_all(&base);
+}
