@@ -58,3 +58,32 @@ fn lookups_through_a_bind_match_a_real_bind_mount() {
     }
     let _ = std::fs::remove_dir_all(&base);
 }
+
+#[test]
+fn unix_sockets_through_a_bind_match_a_real_bind_mount() {
+    if !is_root() {
+        eprintln!("binds: not root, so no native bind mount to compare with; skipped");
+        return;
+    }
+    let base = format!("/tmp/viewos-binds-sock-{}", std::process::id());
+    let _ = std::fs::remove_dir_all(&base);
+    sh(&format!("mkdir -p {base}/src {base}/dst && chmod -R a+rwx {base}"));
+    let dst = format!("{base}/dst");
+    let probe = probe().to_string_lossy().into_owned();
+    for user in User::all() {
+        let prefix = user.prefix().join(" ");
+        let native = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &format!("mount --bind {base}/src {dst} && exec {prefix} {probe} unix-socket {dst}/sock")])
+            .current_dir("/tmp")
+            .output()
+            .unwrap();
+        let mut argv = user.prefix();
+        argv.push(viewos().to_string_lossy().into_owned());
+        argv.extend(["-b".to_string(), format!("{base}/src:{dst}"), "--".into(), probe.clone(), "unix-socket".into(), format!("{dst}/sock")]);
+        let viewed = Command::new(&argv[0]).args(&argv[1..]).current_dir("/tmp").output().unwrap();
+        let (n, v) = (String::from_utf8_lossy(&native.stdout), String::from_utf8_lossy(&viewed.stdout));
+        assert!(n.contains(&format!("sockname={dst}/sock")), "{user}: {n}");
+        assert_eq!(v, n, "{user}: {}", String::from_utf8_lossy(&viewed.stderr));
+    }
+    let _ = std::fs::remove_dir_all(&base);
+}

@@ -23,6 +23,7 @@ use crate::mem::{GuestMem, MAX_CSTR};
 use crate::process::Tid;
 
 mod procfs;
+mod unix;
 use procfs::GuestFs;
 
 const AT_FDCWD: i32 = -100;
@@ -59,11 +60,13 @@ pub struct PathView {
     chdir: BTreeMap<Tid, GuestPath>,
     /// A directory listing in flight: the names to take out of it.
     listing: BTreeMap<Tid, Vec<Vec<u8>>>,
+    /// A `getsockname`/`getpeername` in flight: the size of the caller's buffer.
+    sockname: BTreeMap<Tid, u32>,
 }
 
 impl PathView {
     pub fn new(view: View, host: Box<dyn Host>) -> PathView {
-        PathView { view, host, chdir: BTreeMap::new(), listing: BTreeMap::new() }
+        PathView { view, host, chdir: BTreeMap::new(), listing: BTreeMap::new(), sockname: BTreeMap::new() }
     }
 
     /// The guest path of an open directory, for a dirfd or `fchdir`.
@@ -128,7 +131,6 @@ impl PathView {
             Some(fd) if path.first() != Some(&b'/') => Some(self.fd_guest_path(ctx.tid, fd)?),
             _ => None,
         };
-        let r = resolve(&self.view, &self.guest_fs(ctx), &Self::cwd(ctx), dir.as_ref(), &path, flags)?;
         let may_create = match a.role {
             Role::Create => true,
             Role::CreateIfFlag { arg, mask } => match a.follow {
@@ -137,6 +139,20 @@ impl PathView {
             },
             Role::Lookup | Role::Remove | Role::Exec => false,
         };
+        self.resolve_host(ctx, dir.as_ref(), &path, flags, may_create).map(Some)
+    }
+
+    /// Resolves `path` in the view for the calling thread: the host path to hand the
+    /// kernel (a missing final component only if `may_create`) and the guest path.
+    fn resolve_host(
+        &self,
+        ctx: &Ctx<'_>,
+        dir: Option<&GuestPath>,
+        path: &[u8],
+        flags: Flags,
+        may_create: bool,
+    ) -> Result<(Vec<u8>, GuestPath), Errno> {
+        let r = resolve(&self.view, &self.guest_fs(ctx), &Self::cwd(ctx), dir, path, flags)?;
         let guest = r.guest;
         let mut host = match r.found {
             Found::Exists(_) => r.host.into_bytes(),
@@ -154,7 +170,30 @@ impl PathView {
         if path.ends_with(b"/") && host != b"/" {
             host.push(b'/');
         }
-        Ok(Some((host, guest)))
+        Ok((host, guest))
+    }
+
+    /// `bind`/`connect`/`sendto` naming a filesystem socket: the address rewritten to a copy
+    /// holding the host path. `None`: not a path address.
+    fn socket_address(&self, ctx: &Ctx<'_>, n: u32, args: &SyscallArgs, mem: &mut dyn GuestMem) -> Option<Disposition> {
+        let (addr_arg, len_arg) = if n == nr::SENDTO { (4, 5) } else { (1, 2) };
+        let path = match unix::read_path(mem, args.get(addr_arg), args.get(len_arg)) {
+            Ok(Some(p)) => p,
+            Ok(None) => return None,
+            Err(e) => return Some(Disposition::Emulate(Err(e))),
+        };
+        // bind creates the socket file and does not follow a final symlink; connect and
+        // sendto follow to an existing one.
+        let (flags, create) = if n == nr::BIND { (Flags::NOFOLLOW, true) } else { (Flags::EMPTY, false) };
+        let result = self.resolve_host(ctx, None, &path, flags, create).and_then(|(host, _)| unix::sockaddr(&host));
+        Some(match result {
+            Ok(sa) => {
+                let mut a = *args;
+                a.set(len_arg, sa.len() as u64);
+                Disposition::Rewrite { nr: None, args: a, scratch: vec![Scratch { arg: addr_arg, data: sa }], inspect: false }
+            }
+            Err(e) => Disposition::Emulate(Err(e)),
+        })
     }
 
     /// `readlink` of a magic link: the guest path of its target, truncated like the kernel's.
@@ -231,6 +270,9 @@ impl Module for PathView {
         let mut v: Vec<(Sysno, Need)> = path_syscalls().map(|n| (Sysno(n), Need::Control)).collect();
         v.push((Sysno(nr::GETCWD), Need::Decide));
         v.push((Sysno(nr::FCHDIR), Need::Control));
+        for n in [nr::BIND, nr::CONNECT, nr::SENDTO, nr::GETSOCKNAME, nr::GETPEERNAME] {
+            v.push((Sysno(n), Need::Control));
+        }
         if self.view.hidden().next().is_some() {
             v.push((Sysno(nr::GETDENTS64), Need::Control));
             v.push((Sysno(nr::GETDENTS), Need::Control));
@@ -271,6 +313,17 @@ impl Module for PathView {
                     }
                     Err(e) => Disposition::Emulate(Err(e)),
                 });
+            }
+            Syscall::Other(s, a) if matches!(s.0, nr::BIND | nr::CONNECT | nr::SENDTO) => {
+                return Some(self.socket_address(ctx, s.0, a, mem).unwrap_or(Disposition::PASS));
+            }
+            Syscall::Other(s, a) if matches!(s.0, nr::GETSOCKNAME | nr::GETPEERNAME) => {
+                let mut lb = [0u8; 4];
+                if a.get(2) == 0 || mem.read(GuestAddr(a.get(2)), &mut lb).is_err() {
+                    return Some(Disposition::PASS);
+                }
+                self.sockname.insert(ctx.tid, u32::from_le_bytes(lb));
+                return Some(Disposition::Pass { inspect: true });
             }
             Syscall::Other(s, a) if s.0 == nr::GETDENTS64 || s.0 == nr::GETDENTS => {
                 let Ok(dir) = self.fd_guest_path(ctx.tid, a.get(0) as u32 as i32) else {
@@ -352,6 +405,12 @@ impl Module for PathView {
     }
 
     fn exit(&mut self, ctx: &mut Ctx<'_>, call: &Syscall, ret: i64, mem: &mut dyn GuestMem) -> ExitFixup {
+        if let Some(size) = self.sockname.remove(&ctx.tid) {
+            if ret == 0 {
+                let _ = unix::report_back(&self.view, mem, &call.args(), size);
+            }
+            return ExitFixup::Keep;
+        }
         if let Some(names) = self.listing.remove(&ctx.tid) {
             let legacy = call.sysno().0 == nr::GETDENTS;
             return filter_listing(mem, GuestAddr(call.args().get(1)), ret, &names, legacy);
