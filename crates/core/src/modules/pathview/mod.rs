@@ -229,9 +229,7 @@ impl PathView {
                 let word = |h: &[u8], i: usize| u64::from_le_bytes(h[i * 8..i * 8 + 8].try_into().expect("24 bytes"));
                 let resolve = word(&how.data, 2) | if magic { 0 } else { RESOLVE_NO_SYMLINKS };
                 how.data[16..24].copy_from_slice(&resolve.to_le_bytes());
-                let mut a = *args;
-                a.set(0, AT_FDCWD as i64 as u64);
-                return Disposition::Rewrite { nr: None, args: a, scratch, inspect: false };
+                return Disposition::Rewrite { nr: None, args: *args, scratch, inspect: false };
             }
         };
         // openat2 refuses what open ignores: unknown flags, a mode without O_CREAT or
@@ -399,7 +397,8 @@ impl Module for PathView {
         }
         let inspect = n == nr::CHDIR;
         if matches!(n, nr::OPEN | nr::CREAT | nr::OPENAT | nr::OPENAT2) {
-            return Some(Self::as_openat2(n, &args, scratch));
+            // `new`: for openat2, the dirfd and the open_how size are already the host's.
+            return Some(Self::as_openat2(n, &new, scratch));
         }
         Some(Disposition::Rewrite { nr: None, args: new, scratch, inspect })
     }

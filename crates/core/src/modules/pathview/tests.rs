@@ -182,6 +182,12 @@ fn openat2_scoping_is_done_in_the_view_and_cleared_for_the_host() {
     assert_eq!(d, Disposition::Emulate(Err(Errno::EXDEV)), "`..` above the dirfd under BENEATH");
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT2, [5, 0x1000, 0x5000, 8, 0, 0]), &mut mem);
     assert_eq!(d, Disposition::Emulate(Err(Errno::EINVAL)), "open_how too small");
+    // A larger open_how is passed on as the 24 bytes copied, with the size saying so.
+    mem.map(0x6000, [how(0, 0), vec![0; 8]].concat());
+    match m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT2, [5, 0x1000, 0x6000, 32, 0, 0]), &mut mem) {
+        Disposition::Rewrite { args, .. } => assert_eq!((args.get(0) as i64, args.get(3)), (-100, 24)),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
