@@ -6,21 +6,9 @@ use core::ops::{BitOr, BitOrAssign};
 
 use viewos_abi::Errno;
 
-/// The raw Linux flag values the lookup flags come from (x86_64 values; `O_NOFOLLOW` and
-/// `O_DIRECTORY` differ on some other architectures).
+/// The raw Linux flag values the lookup flags come from.
 pub mod linux {
-    pub const O_CREAT: u64 = 0o100;
-    pub const O_EXCL: u64 = 0o200;
-    pub const O_DIRECTORY: u64 = 0o200000;
-    pub const O_NOFOLLOW: u64 = 0o400000;
-    pub const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
-    pub const AT_EMPTY_PATH: u64 = 0x1000;
-    pub const RESOLVE_NO_XDEV: u64 = 0x01;
-    pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-    pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
-    pub const RESOLVE_BENEATH: u64 = 0x08;
-    pub const RESOLVE_IN_ROOT: u64 = 0x10;
-    pub const RESOLVE_CACHED: u64 = 0x20;
+    pub use viewos_abi::x86_64::flags::*;
 }
 
 /// Lookup flags. The empty set means: follow a final symlink, an empty path is `ENOENT`, no

@@ -1,6 +1,7 @@
 //! Everything specific to the x86_64 syscall ABI: numbers, and the register convention
 //! (arguments in rdi, rsi, rdx, r10, r8, r9; number in orig_rax; result in rax).
 
+pub mod flags;
 pub mod paths;
 pub mod table;
 

@@ -62,15 +62,7 @@ pub struct PathArg {
     pub null_is_dirfd: bool,
 }
 
-pub const O_CREAT: u64 = 0o100;
-pub const O_EXCL: u64 = 0o200;
-pub const O_NOFOLLOW: u64 = 0o400000;
-pub const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
-pub const AT_SYMLINK_FOLLOW: u64 = 0x400;
-pub const AT_EMPTY_PATH: u64 = 0x1000;
-pub const IN_DONT_FOLLOW: u64 = 0x0200_0000;
-pub const FAN_MARK_DONTFOLLOW: u64 = 0x04;
-pub const UMOUNT_NOFOLLOW: u64 = 0x08;
+use crate::x86_64::flags::{AT_EMPTY_PATH, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, FAN_MARK_DONTFOLLOW, IN_DONT_FOLLOW, O_CREAT, UMOUNT_NOFOLLOW};
 
 const fn p(path: usize, dirfd: Option<usize>, follow: Follow, empty: EmptyPath, role: Role) -> PathArg {
     PathArg { path, dirfd, follow, empty, role, null_is_dirfd: false }

@@ -26,22 +26,10 @@ mod procfs;
 mod unix;
 use procfs::GuestFs;
 
-const AT_FDCWD: i32 = -100;
-const RESOLVE_NO_XDEV: u64 = 0x01;
-const RESOLVE_NO_SYMLINKS: u64 = 0x04;
-const O_WRONLY: u64 = 0o1;
-const O_CREAT: u64 = 0o100;
-const O_TRUNC: u64 = 0o1000;
-const O_DIRECTORY: u64 = 0o200000;
-const O_NOFOLLOW: u64 = 0o400000;
-const O_CLOEXEC: u64 = 0o2000000;
-const O_PATH: u64 = 0o10000000;
-const O_TMPFILE: u64 = 0o20000000 | O_DIRECTORY;
-/// The kernel's `VALID_OPEN_FLAGS` on x86_64 (access mode through `__O_TMPFILE`).
-const VALID_OPEN_FLAGS: u64 = 0o3 | 0o100 | 0o200 | 0o400 | 0o1000 | 0o2000 | 0o4000 | 0o10000 | 0o20000 | 0o40000
-    | 0o100000 | 0o200000 | 0o400000 | 0o1000000 | 0o2000000 | 0o4000000 | 0o10000000 | 0o20000000;
-const RESOLVE_BENEATH: u64 = 0x08;
-const RESOLVE_IN_ROOT: u64 = 0x10;
+use viewos_abi::x86_64::flags::{
+    AT_FDCWD, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_PATH, O_TMPFILE, O_TRUNC, O_WRONLY, RESOLVE_BENEATH,
+    RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS, RESOLVE_NO_XDEV, VALID_OPEN_FLAGS,
+};
 /// `sizeof(struct open_how)` (flags, mode, resolve).
 const OPEN_HOW_SIZE: usize = 24;
 
