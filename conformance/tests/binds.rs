@@ -61,11 +61,17 @@ fn lookups_through_a_bind_match_a_real_bind_mount() {
 
 #[test]
 fn unix_sockets_through_a_bind_match_a_real_bind_mount() {
+    for scenario in ["unix-socket", "unix-dgram"] {
+        unix_scenario(scenario);
+    }
+}
+
+fn unix_scenario(scenario: &str) {
     if !is_root() {
         eprintln!("binds: not root, so no native bind mount to compare with; skipped");
         return;
     }
-    let base = format!("/tmp/viewos-binds-sock-{}", std::process::id());
+    let base = format!("/tmp/viewos-binds-{scenario}-{}", std::process::id());
     let _ = std::fs::remove_dir_all(&base);
     sh(&format!("mkdir -p {base}/src {base}/dst && chmod -R a+rwx {base}"));
     let dst = format!("{base}/dst");
@@ -73,16 +79,16 @@ fn unix_sockets_through_a_bind_match_a_real_bind_mount() {
     for user in User::all() {
         let prefix = user.prefix().join(" ");
         let native = Command::new("unshare")
-            .args(["-m", "--propagation", "private", "sh", "-c", &format!("mount --bind {base}/src {dst} && exec {prefix} {probe} unix-socket {dst}/sock")])
+            .args(["-m", "--propagation", "private", "sh", "-c", &format!("mount --bind {base}/src {dst} && exec {prefix} {probe} {scenario} {dst}/sock")])
             .current_dir("/tmp")
             .output()
             .unwrap();
         let mut argv = user.prefix();
         argv.push(viewos().to_string_lossy().into_owned());
-        argv.extend(["-b".to_string(), format!("{base}/src:{dst}"), "--".into(), probe.clone(), "unix-socket".into(), format!("{dst}/sock")]);
+        argv.extend(["-b".to_string(), format!("{base}/src:{dst}"), "--".into(), probe.clone(), scenario.into(), format!("{dst}/sock")]);
         let viewed = Command::new(&argv[0]).args(&argv[1..]).current_dir("/tmp").output().unwrap();
         let (n, v) = (String::from_utf8_lossy(&native.stdout), String::from_utf8_lossy(&viewed.stdout));
-        assert!(n.contains(&format!("sockname={dst}/sock")), "{user}: {n}");
+        assert!(n.contains("bind=ok") && !n.contains("=E"), "{user} {scenario}: {n}");
         assert_eq!(v, n, "{user}: {}", String::from_utf8_lossy(&viewed.stderr));
     }
     let _ = std::fs::remove_dir_all(&base);

@@ -63,7 +63,14 @@ pub fn place(mem: &mut ProcMem, base: u64, blobs: &[Scratch], args: &mut Syscall
         if off + len > SIZE || b.arg >= 6 {
             return Err(Errno::ENAMETOOLONG);
         }
-        mem.force_write(GuestAddr(base + off), &b.data).map_err(|_| Errno::EFAULT)?;
+        let at = base + off;
+        let mut data = b.data.clone();
+        for &r in &b.relocs {
+            let word = data.get_mut(r..r + 8).ok_or(Errno::EFAULT)?;
+            let v = u64::from_le_bytes(word.try_into().expect("8 bytes")) + at;
+            word.copy_from_slice(&v.to_le_bytes());
+        }
+        mem.force_write(GuestAddr(at), &data).map_err(|_| Errno::EFAULT)?;
         args.set(b.arg, base + off);
         off = (off + len).next_multiple_of(16);
     }

@@ -67,7 +67,7 @@ impl Module for TestModule {
         }
         let mut data = self.real.clone();
         data.push(0);
-        Some(Disposition::Rewrite { nr: None, args: call.args(), scratch: vec![Scratch { arg: path_arg, data }], inspect: false })
+        Some(Disposition::Rewrite { nr: None, args: call.args(), scratch: vec![Scratch { arg: path_arg, data, relocs: Vec::new() }], inspect: false })
     }
     fn exit(&mut self, _ctx: &mut Ctx<'_>, _call: &Syscall, ret: i64, _mem: &mut dyn GuestMem) -> ExitFixup {
         ExitFixup::SetReturn(Ok(ret as u64 + 1000))

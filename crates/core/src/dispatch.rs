@@ -47,6 +47,10 @@ pub enum Need {
 pub struct Scratch {
     pub arg: usize,
     pub data: Vec<u8>,
+    /// Offsets in `data` of little-endian u64s that are offsets into `data` itself: the
+    /// adapter adds the blob's guest address to each, so a blob can hold pointers into
+    /// itself (a `msghdr` and the address it points to).
+    pub relocs: Vec<usize>,
 }
 
 /// What to do with a trapped call. The adapter carries it out exactly.

@@ -34,7 +34,7 @@ impl Module for Scripted {
                 let mut new = b"/real".to_vec();
                 new.extend_from_slice(rest);
                 new.push(0);
-                Some(Disposition::Rewrite { nr: None, args: o.raw(), scratch: vec![Scratch { arg: 1, data: new }], inspect: false })
+                Some(Disposition::Rewrite { nr: None, args: o.raw(), scratch: vec![Scratch { arg: 1, data: new, relocs: Vec::new() }], inspect: false })
             }
             Syscall::Read(_) => Some(Disposition::Pass { inspect: true }),
             Syscall::Other(n, _) if n.0 == nr::PAUSE => Some(Disposition::Block),

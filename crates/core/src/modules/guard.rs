@@ -52,7 +52,7 @@ impl Module for Guard {
                 }
                 let flags = u64::from_le_bytes(data[..8].try_into().expect("size >= 64"));
                 data[..8].copy_from_slice(&(flags & !CLONE_UNTRACED).to_le_bytes());
-                Some(Disposition::Rewrite { nr: None, args: c.raw(), scratch: vec![Scratch { arg: 0, data }], inspect: false })
+                Some(Disposition::Rewrite { nr: None, args: c.raw(), scratch: vec![Scratch { arg: 0, data, relocs: Vec::new() }], inspect: false })
             }
             _ => None,
         }

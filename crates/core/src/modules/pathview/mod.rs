@@ -161,6 +161,31 @@ impl PathView {
         Ok((host, guest))
     }
 
+    /// `sendmsg` to a filesystem socket: a copy of the `msghdr` followed by the rewritten
+    /// address, its `msg_name` pointing into the copy. The iovecs stay the guest's.
+    fn sendmsg_address(&self, ctx: &Ctx<'_>, args: &SyscallArgs, mem: &mut dyn GuestMem) -> Option<Disposition> {
+        const MSGHDR: usize = 56;
+        let mut hdr = vec![0u8; MSGHDR];
+        if let Err(f) = mem.read(GuestAddr(args.get(1)), &mut hdr) {
+            return Some(Disposition::Emulate(Err(f.into())));
+        }
+        let name = u64::from_le_bytes(hdr[..8].try_into().expect("56 bytes"));
+        let namelen = u64::from(u32::from_le_bytes(hdr[8..12].try_into().expect("56 bytes")));
+        let path = match unix::read_path(mem, name, namelen) {
+            Ok(Some(p)) => p,
+            Ok(None) => return None,
+            Err(e) => return Some(Disposition::Emulate(Err(e))),
+        };
+        let sa = match self.resolve_host(ctx, None, &path, Flags::EMPTY, false).and_then(|(host, _)| unix::sockaddr(&host)) {
+            Ok(sa) => sa,
+            Err(e) => return Some(Disposition::Emulate(Err(e))),
+        };
+        hdr[..8].copy_from_slice(&(MSGHDR as u64).to_le_bytes());
+        hdr[8..12].copy_from_slice(&(sa.len() as u32).to_le_bytes());
+        hdr.extend_from_slice(&sa);
+        Some(Disposition::Rewrite { nr: None, args: *args, scratch: vec![Scratch { arg: 1, data: hdr, relocs: vec![0] }], inspect: false })
+    }
+
     /// `bind`/`connect`/`sendto` naming a filesystem socket: the address rewritten to a copy
     /// holding the host path. `None`: not a path address.
     fn socket_address(&self, ctx: &Ctx<'_>, n: u32, args: &SyscallArgs, mem: &mut dyn GuestMem) -> Option<Disposition> {
@@ -178,7 +203,7 @@ impl PathView {
             Ok(sa) => {
                 let mut a = *args;
                 a.set(len_arg, sa.len() as u64);
-                Disposition::Rewrite { nr: None, args: a, scratch: vec![Scratch { arg: addr_arg, data: sa }], inspect: false }
+                Disposition::Rewrite { nr: None, args: a, scratch: vec![Scratch { arg: addr_arg, data: sa, relocs: Vec::new() }], inspect: false }
             }
             Err(e) => Disposition::Emulate(Err(e)),
         })
@@ -231,7 +256,7 @@ impl PathView {
         let how = [flags.to_le_bytes(), mode.to_le_bytes(), resolve.to_le_bytes()].concat();
         scratch.retain(|s| s.arg == path_arg);
         scratch[0].arg = 1;
-        scratch.push(Scratch { arg: 2, data: how });
+        scratch.push(Scratch { arg: 2, data: how, relocs: Vec::new() });
         let args = SyscallArgs([AT_FDCWD as i64 as u64, 0, 0, OPEN_HOW_SIZE as u64, 0, 0]);
         Disposition::Rewrite { nr: Some(Sysno(nr::OPENAT2)), args, scratch, inspect: false }
     }
@@ -256,7 +281,7 @@ impl Module for PathView {
         let mut v: Vec<(Sysno, Need)> = path_syscalls().map(|n| (Sysno(n), Need::Control)).collect();
         v.push((Sysno(nr::GETCWD), Need::Decide));
         v.push((Sysno(nr::FCHDIR), Need::Control));
-        for n in [nr::BIND, nr::CONNECT, nr::SENDTO, nr::GETSOCKNAME, nr::GETPEERNAME] {
+        for n in [nr::BIND, nr::CONNECT, nr::SENDTO, nr::SENDMSG, nr::GETSOCKNAME, nr::GETPEERNAME] {
             v.push((Sysno(n), Need::Control));
         }
         if self.view.hidden().next().is_some() {
@@ -302,6 +327,9 @@ impl Module for PathView {
             }
             Syscall::Other(s, a) if matches!(s.0, nr::BIND | nr::CONNECT | nr::SENDTO) => {
                 return Some(self.socket_address(ctx, s.0, a, mem).unwrap_or(Disposition::PASS));
+            }
+            Syscall::Other(s, a) if s.0 == nr::SENDMSG => {
+                return Some(self.sendmsg_address(ctx, a, mem).unwrap_or(Disposition::PASS));
             }
             Syscall::Other(s, a) if matches!(s.0, nr::GETSOCKNAME | nr::GETPEERNAME) => {
                 let mut lb = [0u8; 4];
@@ -364,7 +392,7 @@ impl Module for PathView {
                         self.chdir.insert(ctx.tid, guest);
                     }
                     host.push(0);
-                    scratch.push(Scratch { arg: a.path, data: host });
+                    scratch.push(Scratch { arg: a.path, data: host, relocs: Vec::new() });
                     if let Some(d) = a.dirfd {
                         new.set(d, AT_FDCWD as i64 as u64);
                     }
@@ -380,7 +408,7 @@ impl Module for PathView {
             // path under BENEATH, a bind's source on another filesystem under NO_XDEV).
             let resolve = u64::from_le_bytes(h[16..24].try_into().expect("24 bytes")) & !(RESOLVE_BENEATH | RESOLVE_IN_ROOT | RESOLVE_NO_XDEV);
             h[16..24].copy_from_slice(&resolve.to_le_bytes());
-            scratch.push(Scratch { arg, data: h });
+            scratch.push(Scratch { arg, data: h, relocs: Vec::new() });
             new.set(3, OPEN_HOW_SIZE as u64);
         }
         let inspect = n == nr::CHDIR;
