@@ -24,19 +24,24 @@ use cli::{Action, Args, TraceTo};
 const EXIT_FAILURE: u8 = 125;
 
 /// The built-in demo: a small shell session under `--trace --stats`, in a view with its
-/// own host name, intercepting a few calls.
+/// own host name, `/usr/share` shown at `/share`, `/etc/shadow` hidden, intercepting a few
+/// calls.
 fn demo_args() -> Args {
     let script = r#"echo "hello from inside a view"
 echo "uname -n says: $(uname -n)"
 echo "my pid is $$"
 cat /proc/self/status | grep -E '^(Name|Pid|TracerPid|Seccomp):'
 hostname renamed-inside && echo "after sethostname: $(uname -n)"
+echo "/share holds $(ls /share | wc -l) entries (the host's /usr/share)"
+cat /etc/shadow 2>&1 | sed 's/^/hidden: /'
 exit 0"#;
     Args {
         trace: Some(TraceTo::Stderr),
         stats: true,
         intercept: vec!["getpid".into(), "execve".into()],
         hostname: Some("viewos-demo".into()),
+        binds: vec!["/usr/share:/share".into()],
+        hides: vec!["/etc/shadow".into()],
         command: vec!["/bin/sh".into(), "-c".into(), script.into()],
         ..Args::default()
     }

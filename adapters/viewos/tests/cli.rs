@@ -15,6 +15,9 @@ fn demo_runs_under_trace_and_stats() {
         assert_eq!(out.status.code(), Some(0), "{u:?}: {stdout}{stderr}");
         assert!(stdout.contains("uname -n says: viewos-demo"), "{u:?}: {stdout}");
         assert!(stdout.contains("after sethostname: renamed-inside"), "{u:?}: {stdout}");
+        assert!(stdout.contains("hidden: cat: /etc/shadow: No such file or directory"), "{u:?}: {stdout}");
+        let share = std::fs::read_dir("/usr/share").map(|d| d.count()).unwrap_or(0);
+        assert!(stdout.contains(&format!("/share holds {share} entries")), "{u:?}: {stdout}");
         assert!(stderr.contains("uname(") && stderr.contains("= 0 (emulated) [uname]"), "{u:?}: {stderr}");
         assert!(stderr.contains("viewos: ") && stderr.contains(" syscalls intercepted"), "{u:?}: {stderr}");
         assert!(stderr.lines().any(|l| l.starts_with("sethostname ") && l.split_whitespace().nth(3) == Some("1")), "{u:?}: {stderr}");
