@@ -22,6 +22,8 @@ need setpriv util-linux
 need bash bash
 need pgrep procps
 need cc gcc
+need busybox busybox-static
+need unshare util-linux
 
 # Tests run viewos as uid 65534 too: the build must be reachable by that user.
 if [ "$(id -u)" = 0 ] && ! setpriv --reuid=65534 --regid=65534 --clear-groups test -r "$PWD/Cargo.toml" 2>/dev/null; then

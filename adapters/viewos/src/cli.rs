@@ -18,6 +18,9 @@ Options:
       --intercept=LIST    intercept the listed calls (comma-separated names, or 'all')
                           and let them run unchanged: strace for chosen calls
       --hostname=NAME     the view has its own host name (uname, sethostname)
+  -r, --root=DIR          DIR is the view's / (like chroot); /dev, /proc, /sys and /tmp
+                          are bound through unless --bare-root
+      --bare-root         with -r, bind nothing through
   -b, --bind=SRC[:DST]    show host path SRC at DST in the view (DST defaults to SRC)
       --hide=PATH         PATH and everything below it do not exist in the view
   -w, --cwd=DIR           start the command in DIR (a path in the view)
@@ -44,6 +47,8 @@ pub struct Args {
     pub stats: bool,
     pub intercept: Vec<String>,
     pub hostname: Option<OsString>,
+    pub root: Option<OsString>,
+    pub bare_root: bool,
     pub binds: Vec<OsString>,
     pub hides: Vec<OsString>,
     pub cwd: Option<OsString>,
@@ -67,6 +72,7 @@ const WITH_VALUE: &[(&str, bool)] = &[
     ("hostname", false),
     ("mechanism", false),
     ("bind", false),
+    ("root", false),
     ("hide", false),
     ("cwd", false),
 ];
@@ -96,7 +102,7 @@ pub fn parse(args: &[OsString]) -> Result<Action, String> {
             let name = String::from_utf8_lossy(name).into_owned();
             let takes = WITH_VALUE.iter().find(|(n, _)| *n == name).map(|&(_, opt)| opt);
             let value = match (takes, inline) {
-                (None, Some(_)) if ["stats", "help", "version"].contains(&name.as_str()) => {
+                (None, Some(_)) if ["stats", "help", "version", "bare-root"].contains(&name.as_str()) => {
                     return Err(format!("option '--{name}' doesn't allow an argument"));
                 }
                 (Some(_), Some(v)) => Some(v),
@@ -113,6 +119,8 @@ pub fn parse(args: &[OsString]) -> Result<Action, String> {
                 "help" => return Ok(Action::Help),
                 "version" => return Ok(Action::Version),
                 "stats" => a.stats = true,
+                "bare-root" => a.bare_root = true,
+                "root" => a.root = value,
                 "trace" => a.trace = Some(value.map_or(TraceTo::Stderr, TraceTo::File)),
                 "intercept" => {
                     let v = value.expect("required");
@@ -136,7 +144,7 @@ pub fn parse(args: &[OsString]) -> Result<Action, String> {
         match arg[1] {
             b'h' => return Ok(Action::Help),
             b'V' => return Ok(Action::Version),
-            c @ (b'b' | b'w') => {
+            c @ (b'b' | b'w' | b'r') => {
                 let value = if arg.len() > 2 {
                     OsString::from(std::ffi::OsStr::from_bytes(&arg[2..]))
                 } else {
@@ -146,10 +154,10 @@ pub fn parse(args: &[OsString]) -> Result<Action, String> {
                     i += 1;
                     v.clone()
                 };
-                if c == b'b' {
-                    a.binds.push(value);
-                } else {
-                    a.cwd = Some(value);
+                match c {
+                    b'b' => a.binds.push(value),
+                    b'r' => a.root = Some(value),
+                    _ => a.cwd = Some(value),
                 }
             }
             c => return Err(format!("invalid option -- '{}'", c as char)),
@@ -194,6 +202,8 @@ mod tests {
         assert_eq!(a.binds, vec![OsString::from("/a:/b"), "/c".into(), "/d".into()]);
         assert_eq!((a.hides, a.cwd), (vec![OsString::from("/e")], Some("/f".into())));
         assert_eq!(p(&["-b"]), Err("option requires an argument -- 'b'".into()));
+        let a = run(&["-r", "/rootfs", "--bare-root", "true"]);
+        assert_eq!((a.root, a.bare_root), (Some("/rootfs".into()), true));
     }
 
     #[test]

@@ -70,7 +70,14 @@ struct Setup {
 fn modules(args: &Args) -> Result<Setup, String> {
     let mut m: Vec<Box<dyn Module>> = Vec::new();
     let mut cwd = None;
-    if let Some(built) = view::build(&args.binds, &args.hides, args.cwd.as_deref())? {
+    let request = view::Request {
+        root: args.root.as_deref(),
+        bare_root: args.bare_root,
+        binds: &args.binds,
+        hides: &args.hides,
+        cwd: args.cwd.as_deref(),
+    };
+    if let Some(built) = view::build(request)? {
         m.push(Box::new(built.module));
         cwd = Some(built.cwd);
     }

@@ -35,12 +35,43 @@ fn guest_path(what: &str, p: &OsStr) -> Result<GuestPath, String> {
     GuestPath::new(canon).map_err(|e| format!("{what} {}: {e}", p.to_string_lossy()))
 }
 
+/// What the command line asks of the path view.
+pub struct Request<'a> {
+    pub root: Option<&'a OsStr>,
+    pub bare_root: bool,
+    pub binds: &'a [OsString],
+    pub hides: &'a [OsString],
+    pub cwd: Option<&'a OsStr>,
+}
+
+/// Host directories bound through into a `-r` root unless `--bare-root`.
+const THROUGH: [&str; 4] = ["/dev", "/proc", "/sys", "/tmp"];
+
 /// Builds the view, or says why it cannot be built. `None` when no option asks for one.
-pub fn build(binds: &[OsString], hides: &[OsString], cwd: Option<&OsStr>) -> Result<Option<Built>, String> {
-    if binds.is_empty() && hides.is_empty() && cwd.is_none() {
+pub fn build(req: Request<'_>) -> Result<Option<Built>, String> {
+    let Request { root, bare_root, binds, hides, cwd } = req;
+    if root.is_none() && binds.is_empty() && hides.is_empty() && cwd.is_none() {
         return Ok(None);
     }
-    let mut view = View::new(HostPath::root());
+    let mut view = match root {
+        None => View::new(HostPath::root()),
+        Some(r) => {
+            let real = std::fs::canonicalize(r).map_err(|e| format!("--root {}: {e}", r.to_string_lossy()))?;
+            if !real.is_dir() {
+                return Err(format!("--root {}: not a directory", r.to_string_lossy()));
+            }
+            let host = HostPath::new(real.into_os_string().into_vec()).map_err(|e| format!("--root {}: {e}", r.to_string_lossy()))?;
+            let mut v = View::new(host);
+            if !bare_root {
+                for d in THROUGH.iter().filter(|d| std::path::Path::new(d).is_dir()) {
+                    let p = HostPath::new(d.as_bytes().to_vec()).expect("canonical");
+                    let g = GuestPath::new(d.as_bytes().to_vec()).expect("canonical");
+                    v.bind(p, g).map_err(|e| format!("--root: binding {d}: {e:?}"))?;
+                }
+            }
+            v
+        }
+    };
     for b in binds {
         let bytes = b.as_bytes();
         let (src, dst) = match bytes.iter().position(|&c| c == b':') {

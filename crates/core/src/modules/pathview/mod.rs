@@ -22,6 +22,7 @@ use crate::dispatch::{Ctx, Disposition, ExitFixup, Module, Need, Scratch};
 use crate::mem::{GuestMem, MAX_CSTR};
 use crate::process::Tid;
 
+mod exec;
 mod procfs;
 mod unix;
 use procfs::GuestFs;
@@ -38,6 +39,12 @@ pub trait Host: Fs + Send {
     /// The host path of the file thread `tid` has open as `fd` (`/proc/TID/fd/N`):
     /// `EBADF` if none.
     fn fd_path(&self, tid: Tid, fd: i32) -> Result<HostPath, Errno>;
+
+    /// The first bytes (up to a page) of the file at `host`, for what `execve` would look
+    /// up inside it (`#!`, `PT_INTERP`). Empty if it cannot be read.
+    fn read_head(&self, _host: &HostPath) -> Vec<u8> {
+        Vec::new()
+    }
 }
 
 /// The path-view module.
@@ -159,6 +166,76 @@ impl PathView {
             host.push(b'/');
         }
         Ok((host, guest))
+    }
+
+    /// `execve` of a file whose interpreter (`#!` or `PT_INTERP`) the kernel would look up
+    /// outside the view: run the interpreter found in the view instead, with the argv the
+    /// kernel would have built (for a dynamic ELF, the program's `argv[0]` becomes its path).
+    /// `Ok(None)`: the kernel's own lookups agree with the view.
+    fn plan_exec(&self, ctx: &Ctx<'_>, n: u32, args: &SyscallArgs, scratch: &[Scratch], mem: &mut dyn GuestMem) -> Result<Option<Disposition>, Errno> {
+        use exec::{Arg, Interp};
+        let path_arg = if n == nr::EXECVE { 0 } else { 1 };
+        let Some(prog) = scratch.iter().find(|s| s.arg == path_arg) else { return Ok(None) };
+        let prog_host = HostPath::new(prog.data[..prog.data.len() - 1].to_vec()).map_err(|_| Errno::ENOENT)?;
+        let Some(prog_guest) = self.view.untranslate(&prog_host) else { return Ok(None) };
+        let (argv_ptr, envp) = if n == nr::EXECVE { (args.get(1), args.get(2)) } else { (args.get(2), args.get(3)) };
+        let mut orig = Vec::new();
+        let mut at = argv_ptr;
+        while at != 0 && orig.len() < 4096 {
+            let mut w = [0u8; 8];
+            mem.read(GuestAddr(at), &mut w)?;
+            match u64::from_le_bytes(w) {
+                0 => break,
+                p => orig.push(p),
+            }
+            at += 8;
+        }
+        let mut argv0 = orig.first().map_or(Arg::Own(prog_guest.as_bytes().to_vec()), |&p| Arg::Guest(p));
+        let mut tail: Vec<Arg> = orig.iter().skip(1).map(|&p| Arg::Guest(p)).collect();
+        let (mut cur_host, mut cur_guest) = (prog_host, prog_guest);
+        let mut changed = false;
+        // The kernel follows at most a few interpreters (BINPRM nesting); so do we.
+        for _ in 0..4 {
+            match exec::interp_of(&self.host.read_head(&cur_host)) {
+                Interp::None => break,
+                Interp::Script(interp, arg) => {
+                    let (ih, ig) = self.resolve_host(ctx, None, &interp, Flags::EMPTY, false)?;
+                    let mut t = Vec::new();
+                    t.extend(arg.map(Arg::Own));
+                    t.push(Arg::Own(cur_guest.as_bytes().to_vec()));
+                    t.append(&mut tail);
+                    tail = t;
+                    // argv[0] is the interpreter as the script names it (busybox picks its
+                    // applet by that name), not the path it resolves to.
+                    argv0 = Arg::Own(interp.clone());
+                    (cur_host, cur_guest) = (HostPath::new(ih).map_err(|_| Errno::ENOENT)?, ig);
+                    changed = true;
+                }
+                Interp::Elf(loader) => {
+                    let (lh, _) = self.resolve_host(ctx, None, &loader, Flags::EMPTY, false)?;
+                    if lh != loader {
+                        tail.insert(0, Arg::Own(cur_guest.as_bytes().to_vec()));
+                        argv0 = Arg::Own(loader.clone());
+                        cur_host = HostPath::new(lh).map_err(|_| Errno::ENOENT)?;
+                        changed = true;
+                    }
+                    break;
+                }
+            }
+        }
+        if !changed {
+            return Ok(None);
+        }
+        let mut argv = vec![argv0];
+        argv.append(&mut tail);
+        let (blob, relocs) = exec::argv_blob(&argv);
+        let mut path = cur_host.into_bytes();
+        path.push(0);
+        let scratch = vec![
+            Scratch { arg: 0, data: path, relocs: Vec::new() },
+            Scratch { arg: 1, data: blob, relocs },
+        ];
+        Ok(Some(Disposition::Rewrite { nr: Some(Sysno(nr::EXECVE)), args: SyscallArgs([0, 0, envp, 0, 0, 0]), scratch, inspect: false }))
     }
 
     /// `sendmsg` to a filesystem socket: a copy of the `msghdr` followed by the rewritten
@@ -410,6 +487,13 @@ impl Module for PathView {
             h[16..24].copy_from_slice(&resolve.to_le_bytes());
             scratch.push(Scratch { arg, data: h, relocs: Vec::new() });
             new.set(3, OPEN_HOW_SIZE as u64);
+        }
+        if n == nr::EXECVE || n == nr::EXECVEAT {
+            match self.plan_exec(ctx, n, &args, &scratch, mem) {
+                Ok(Some(d)) => return Some(d),
+                Ok(None) => {}
+                Err(e) => return Some(Disposition::Emulate(Err(e))),
+            }
         }
         let inspect = n == nr::CHDIR;
         if matches!(n, nr::OPEN | nr::CREAT | nr::OPENAT | nr::OPENAT2) {
