@@ -200,6 +200,7 @@ impl PathView {
                 Interp::None => break,
                 Interp::Script(interp, arg) => {
                     let (ih, ig) = self.resolve_host(ctx, None, &interp, Flags::EMPTY, false)?;
+                    changed |= !self.kernel_agrees(&interp, &ih);
                     let mut t = Vec::new();
                     t.extend(arg.map(Arg::Own));
                     t.push(Arg::Own(cur_guest.as_bytes().to_vec()));
@@ -209,11 +210,10 @@ impl PathView {
                     // applet by that name), not the path it resolves to.
                     argv0 = Arg::Own(interp.clone());
                     (cur_host, cur_guest) = (HostPath::new(ih).map_err(|_| Errno::ENOENT)?, ig);
-                    changed = true;
                 }
                 Interp::Elf(loader) => {
                     let (lh, _) = self.resolve_host(ctx, None, &loader, Flags::EMPTY, false)?;
-                    if lh != loader {
+                    if !self.kernel_agrees(&loader, &lh) {
                         tail.insert(0, Arg::Own(cur_guest.as_bytes().to_vec()));
                         argv0 = Arg::Own(loader.clone());
                         cur_host = HostPath::new(lh).map_err(|_| Errno::ENOENT)?;
@@ -236,6 +236,13 @@ impl PathView {
             Scratch { arg: 1, data: blob, relocs },
         ];
         Ok(Some(Disposition::Rewrite { nr: Some(Sysno(nr::EXECVE)), args: SyscallArgs([0, 0, envp, 0, 0, 0]), scratch, inspect: false }))
+    }
+
+    /// True if the kernel, looking `path` up itself in the host's namespace (as it does for
+    /// `#!` and `PT_INTERP`), reaches the same host file as the view does (`host`).
+    fn kernel_agrees(&self, path: &[u8], host: &[u8]) -> bool {
+        let identity = View::new(HostPath::root());
+        resolve(&identity, &*self.host, &GuestPath::root(), None, path, Flags::EMPTY).is_ok_and(|r| r.host.as_bytes() == host)
     }
 
     /// `sendmsg` to a filesystem socket: a copy of the `msghdr` followed by the rewritten
