@@ -31,13 +31,13 @@ pub fn serve(shared: Arc<Shared>, fd: i32) {
     loop {
         let n = match sys::notif_recv(fd) {
             Ok(n) => n,
-            // ENOENT: the notifying thread died before we got to it, or no process uses the
-            // filter any more (then RECV fails at once, forever, and the fd reports HUP).
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && sys::hung_up(fd) => return,
+            // No process uses the filter any more: RECV then fails at once, forever, and the
+            // fd reports HUP.
+            Err(_) if sys::hung_up(fd) => return,
+            // ENOENT: the notifying thread died before we got to it.
             Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::ENOENT)) => continue,
             // Anything else is unexpected; leaving would hang every guest in a notified call,
             // so keep serving until the listener hangs up.
-            Err(_) if sys::hung_up(fd) => return,
             Err(e) => {
                 eprintln!("viewos: seccomp notification: {e}");
                 std::thread::sleep(std::time::Duration::from_millis(1));

@@ -64,10 +64,11 @@ pub fn place(mem: &mut ProcMem, base: u64, blobs: &[Scratch], args: &mut Syscall
             return Err(Errno::ENAMETOOLONG);
         }
         let at = base + off;
-        let mut data = b.data.clone();
+        // Only a blob with pointers into itself needs a patched copy.
+        let mut data = std::borrow::Cow::Borrowed(&b.data[..]);
         for &r in &b.relocs {
-            let word = data.get_mut(r..r + 8).ok_or(Errno::EFAULT)?;
-            let v = u64::from_le_bytes(word.try_into().expect("8 bytes")) + at;
+            let word = data.to_mut().get_mut(r..r + 8).ok_or(Errno::EFAULT)?;
+            let v = u64::from_le_bytes((&*word).try_into().expect("8 bytes")) + at;
             word.copy_from_slice(&v.to_le_bytes());
         }
         mem.force_write(GuestAddr(at), &data).map_err(|_| Errno::EFAULT)?;

@@ -50,7 +50,7 @@ pub fn resolve(cmd: &OsStr) -> Result<PathBuf, SpawnError> {
     first_existing.ok_or_else(|| SpawnError::NotFound(cmd.to_owned()))
 }
 
-/// The started child: its pid, and whether it will stop once to hand over a listener.
+/// The started child.
 pub struct Spawned {
     pub pid: i32,
 }
@@ -73,7 +73,8 @@ fn cstring(b: &[u8]) -> Result<CString, SpawnError> {
 /// the command runs exactly as it would natively).
 /// With `listener`, the child installs the filter with a user-notification listener and
 /// stops itself with SIGSTOP right after, so the monitor can take the listener with
-/// `pidfd_getfd` (see `take_listener`). Must be called while the monitor is single-threaded.
+/// `pidfd_getfd` (see `take_listener`). The child runs only async-signal-safe code on
+/// buffers prepared before the fork, so the monitor may already have threads.
 pub fn spawn(path: &Path, argv: &[OsString], filter: &[u8], listener: bool, cwd: Option<&[u8]>) -> Result<Spawned, SpawnError> {
     let c_path = cstring(path.as_os_str().as_bytes())?;
     let c_cwd = cwd.map(cstring).transpose()?;

@@ -312,10 +312,9 @@ impl PathView {
     /// an object without a path is left for the kernel to follow.
     fn as_openat2(n: u32, args: &SyscallArgs, mut scratch: Vec<Scratch>) -> Disposition {
         let path_arg = if matches!(n, nr::OPEN | nr::CREAT) { 0 } else { 1 };
-        let Some(path) = scratch.iter().find(|s| s.arg == path_arg).map(|s| s.data.clone()) else {
+        let Some(magic) = scratch.iter().find(|s| s.arg == path_arg).map(|s| procfs::is_magic(&s.data[..s.data.len() - 1])) else {
             return Disposition::Rewrite { nr: None, args: *args, scratch, inspect: false };
         };
-        let magic = procfs::is_magic(&path[..path.len() - 1]);
         let (flags, mode, resolve) = match n {
             nr::OPEN => (args.get(1), args.get(2), 0),
             nr::CREAT => (O_CREAT | O_WRONLY | O_TRUNC, args.get(1), 0),
@@ -446,14 +445,6 @@ impl Module for PathView {
         if pargs.is_empty() {
             return None;
         }
-        if (n == nr::READLINK || n == nr::READLINKAT)
-            && let Ok(Some((host, _))) = self.lookup(ctx, &pargs[0], &args, None, mem)
-            && procfs::is_magic(&host)
-        {
-            // The kernel would answer with a host path; the guest gets its own name for it.
-            let (buf, size) = if n == nr::READLINK { (args.get(1), args.get(2)) } else { (args.get(2), args.get(3)) };
-            return Some(Disposition::Emulate(self.read_magic(ctx, host, GuestAddr(buf), size, mem)));
-        }
         // openat2's open_how is read once and its copy is what the kernel will see.
         let mut how = None;
         if let Some(Follow::OpenHow { arg }) = pargs.iter().map(|a| a.follow).find(|f| matches!(f, Follow::OpenHow { .. })) {
@@ -472,6 +463,12 @@ impl Module for PathView {
             match self.lookup(ctx, a, &args, how.as_ref().map(|(_, h)| h.as_slice()), mem) {
                 Ok(None) => {}
                 Ok(Some((mut host, guest))) => {
+                    if (n == nr::READLINK || n == nr::READLINKAT) && procfs::is_magic(&host) {
+                        // The kernel would answer with a host path; the guest gets its own
+                        // name for it.
+                        let (buf, size) = if n == nr::READLINK { (args.get(1), args.get(2)) } else { (args.get(2), args.get(3)) };
+                        return Some(Disposition::Emulate(self.read_magic(ctx, host, GuestAddr(buf), size, mem)));
+                    }
                     if n == nr::CHDIR {
                         self.chdir.insert(ctx.tid, guest);
                     }
