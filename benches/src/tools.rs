@@ -46,6 +46,12 @@ impl Tools {
     /// root change and no bindings: the guest sees the host file system, as in an empty
     /// viewos view.
     pub fn command(&self, tool: Tool, viewos_opts: &[&str], argv: &[OsString]) -> Option<Command> {
+        let viewos_opts: Vec<OsString> = viewos_opts.iter().map(OsString::from).collect();
+        self.command_in(tool, &viewos_opts, &[], argv)
+    }
+
+    /// As [`Tools::command`], with options for PRoot too (a view: `-b`, `-r`).
+    pub fn command_in(&self, tool: Tool, viewos_opts: &[OsString], proot_opts: &[OsString], argv: &[OsString]) -> Option<Command> {
         let (prog, rest) = argv.split_first()?;
         let mut c = match tool {
             Tool::Native => Command::new(prog),
@@ -56,7 +62,7 @@ impl Tools {
             }
             Tool::Proot => {
                 let mut c = Command::new(self.proot.as_ref()?);
-                c.arg(prog);
+                c.args(proot_opts).arg(prog);
                 c
             }
         };

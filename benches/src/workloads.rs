@@ -22,6 +22,12 @@ pub const NAMES: &[(&str, &str)] = &[
     ("tar-devnull", "tar cf - /usr/share/doc > /dev/null (GNU tar then skips file data)"),
     ("make", "make -j2 of benches/cproj (12 C files)"),
     ("intercept", "cost per intercepted/emulated call (viewos only)"),
+    ("view-stat", "path view: stat through a bind (viewos -b / proot -b)"),
+    ("view-open-close", "path view: open + close through a bind"),
+    ("view-find", "path view: find /usr with a hidden subtree"),
+    ("view-tar", "path view: tar cf - of /usr/share/doc bound at /doc"),
+    ("view-git", "path view: git status in a large bound repository"),
+    ("view-make", "path view: make -j2 of benches/cproj inside -r /"),
     ("memory", "monitor RSS with 100 live guests"),
 ];
 
@@ -34,6 +40,8 @@ pub struct Env {
     /// A private copy of the C project.
     pub cproj: PathBuf,
     pub quick: bool,
+    /// A git repository with many files, for `view-git` (made only if that is run).
+    pub repo: Option<PathBuf>,
 }
 
 /// How a value is obtained.
@@ -61,6 +69,17 @@ pub struct Workload {
     pub warm_up: bool,
     /// Stdout must have the same size as natively (a cheap correctness check).
     pub same_output: bool,
+    /// For a path view: the command natively (host paths), and the view as viewos's and
+    /// PRoot's options spell it.
+    pub view: Option<View>,
+}
+
+/// A path-view workload's view, for each tool.
+#[derive(Clone, Debug)]
+pub struct View {
+    pub native_argv: Vec<OsString>,
+    pub viewos: Vec<OsString>,
+    pub proot: Vec<OsString>,
 }
 
 impl Workload {
@@ -76,6 +95,7 @@ impl Workload {
             before_each: None,
             warm_up: false,
             same_output: false,
+            view: None,
         }
     }
 
@@ -194,6 +214,63 @@ pub fn main_workloads(env: &Env) -> Vec<Workload> {
     ]
 }
 
+/// The path-view table: the same work natively on host paths, and through the equivalent
+/// view under viewos and PRoot.
+pub fn view_workloads(env: &Env) -> Vec<Workload> {
+    let s = Sizes::new(env.quick);
+    let w = env.workload.as_os_str();
+    let n = s.loop_n.to_string();
+    let dir = env.data_file.parent().map(PathBuf::from).unwrap_or_default();
+    let bind = |src: &std::path::Path, dst: &str| format!("{}:{dst}", src.display());
+    let viewed = |mut wl: Workload, native: Vec<OsString>, viewos: Vec<String>, proot: Vec<String>| {
+        wl.view = Some(View { native_argv: native, viewos: argv(viewos), proot: argv(proot) });
+        wl
+    };
+    let b = bind(&dir, "/bound");
+    let mut v = vec![
+        viewed(
+            Workload::per_op("view-stat", format!("stat ×{} through a bind (µs/call)", count(s.loop_n)), Unit::Us, argv([w, "stat".as_ref(), n.as_ref(), "/bound/data".as_ref()])),
+            argv([w, "stat".as_ref(), n.as_ref(), env.data_file.as_os_str()]),
+            vec!["-b".into(), b.clone()],
+            vec!["-b".into(), b.clone()],
+        ),
+        viewed(
+            Workload::per_op(
+                "view-open-close",
+                format!("openat+close ×{} through a bind (µs/pair)", count(s.loop_n)),
+                Unit::Us,
+                argv([w, "open-close".as_ref(), n.as_ref(), "/bound/data".as_ref()]),
+            ),
+            argv([w, "open-close".as_ref(), n.as_ref(), env.data_file.as_os_str()]),
+            vec!["-b".into(), b.clone()],
+            vec!["-b".into(), b],
+        ),
+    ];
+    let find_root = if env.quick { "/usr/share/doc" } else { "/usr" };
+    let mut find = Workload::wall("view-find", format!("`find {find_root}`, /usr/share/man hidden (s)"), Unit::S, argv(["find", find_root]), Stdout::Count);
+    // Fewer names come out when a subtree is hidden; PRoot has no hide, an empty directory
+    // bound over it is its nearest equivalent.
+    find.same_output = false;
+    v.push(viewed(find, argv(["find", find_root]), vec!["--hide".into(), "/usr/share/man".into()], vec!["-b".into(), format!("{}:/usr/share/man", dir.join("empty").display())]));
+    let mut tar = Workload::wall("view-tar", "`tar cf - /doc \\| drain`, /usr/share/doc bound at /doc (s)".into(), Unit::S, argv(["tar", "cf", "-", "/doc"]), Stdout::Count);
+    tar.same_output = false;
+    v.push(viewed(tar, argv(["tar", "cf", "-", "/usr/share/doc"]), vec!["-b".into(), "/usr/share/doc:/doc".into()], vec!["-b".into(), "/usr/share/doc:/doc".into()]));
+    if let Some(repo) = &env.repo {
+        let b = bind(repo, "/repo");
+        let mut git = Workload::wall("view-git", "`git status` in a bound repository (s)".into(), Unit::S, argv(["git", "-C", "/repo", "status", "--porcelain"]), Stdout::Count);
+        git.same_output = true;
+        v.push(viewed(git, argv(["git".as_ref(), "-C".as_ref(), repo.as_os_str(), "status".as_ref(), "--porcelain".as_ref()]), vec!["-b".into(), b.clone()], vec!["-b".into(), b]));
+    }
+    let cwd = env.cproj.display().to_string();
+    let make = Workload {
+        cwd: Some(env.cproj.clone()),
+        before_each: Some(argv(["make", "-s", "clean"])),
+        ..Workload::wall("view-make", "`make -j2`, 12 C files, inside `-r /` (s)".into(), Unit::S, argv(["make", "-j2"]), Stdout::Null)
+    };
+    v.push(viewed(make, argv(["make", "-j2"]), vec!["-r".into(), "/".into(), "-w".into(), cwd.clone()], vec!["-r".into(), "/".into(), "-w".into(), cwd]));
+    v
+}
+
 /// One row of the intercepted-calls table: a loop under viewos with extra options,
 /// against the same loop natively.
 #[derive(Clone, Debug)]
@@ -250,8 +327,8 @@ mod tests {
     #[test]
     fn every_main_workload_has_a_listed_name() {
         let env =
-            Env { workload: "/w".into(), data_file: "/tmp/x/data".into(), cproj: "/tmp/x/cproj".into(), quick: false };
-        for w in main_workloads(&env) {
+            Env { workload: "/w".into(), data_file: "/tmp/x/data".into(), cproj: "/tmp/x/cproj".into(), quick: false, repo: None };
+        for w in main_workloads(&env).into_iter().chain(view_workloads(&env)) {
             assert!(NAMES.iter().any(|(n, _)| *n == w.name), "{}", w.name);
         }
     }

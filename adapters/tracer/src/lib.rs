@@ -16,6 +16,7 @@
 mod hostfs;
 mod mem;
 mod notify;
+mod perform;
 mod scratch;
 mod spawn;
 mod sys;
@@ -26,7 +27,7 @@ use std::ffi::OsString;
 use std::io::Write;
 
 use viewos_core::{Errno, Monitor, Need, Sysno, x86_64::nr};
-use viewos_seccomp::{Action, Policy};
+use viewos_seccomp::{Action, Policy, Split};
 
 pub use hostfs::HostFs;
 pub use mem::ProcMem;
@@ -102,6 +103,10 @@ pub fn policy(interest: &BTreeMap<Sysno, Need>, mechanism: Mechanism) -> Policy 
         let action = match (need, mechanism) {
             (Need::Refuse(e), _) => Action::Errno(e),
             (Need::Decide, Mechanism::Hybrid) if nr.0 != nr::TGKILL => Action::Notify,
+            (Need::DecideUnless { arg, mask }, Mechanism::Hybrid) => {
+                p.splits.insert(nr.0, Split { arg, mask, when_set: Action::Trace });
+                Action::Notify
+            }
             _ => Action::Trace,
         };
         p.syscalls.insert(nr.0, action);

@@ -4,9 +4,12 @@
 
 use std::sync::Arc;
 
-use viewos_core::{Abi, Disposition, Errno, Sysno, Syscall, SyscallArgs, Tid};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use viewos_core::{Abi, Disposition, Errno, HostOp, Sysno, Syscall, SyscallArgs, Tid};
 
 use crate::mem::ProcMem;
+use crate::perform::{self, Opened};
 use crate::sys;
 use crate::tracer::Shared;
 
@@ -65,6 +68,18 @@ pub fn serve(shared: Arc<Shared>, fd: i32) {
             Disposition::Block => {
                 shared.notif_parked.lock().expect("parked lock").insert(tid, n.id);
             }
+            Disposition::Perform { op, creds } => match perform::AsGuest::new(creds.map(|t| t.0)) {
+                Ok(_as_guest) => match op {
+                    // The filter sends O_PATH opens to ptrace: ADDFD cannot install them.
+                    HostOp::Open { flags, .. } if flags & libc::O_PATH as u64 != 0 => {
+                        eprintln!("viewos: internal error: an O_PATH open was notified");
+                        respond(fd, n.id, Some(Err(Errno::ENOSYS)));
+                    }
+                    HostOp::Open { flags, .. } => open(fd, n.id, &op, flags & libc::O_CLOEXEC as u64 != 0),
+                    _ => respond(fd, n.id, Some(perform::perform(&op, &mut mem))),
+                },
+                Err(e) => respond(fd, n.id, Some(Err(e))),
+            },
             other => {
                 // A module asked for ptrace-only control on a call it declared `Decide`:
                 // a monitor bug. Refuse the call rather than run it unexamined.
@@ -73,5 +88,32 @@ pub fn serve(shared: Arc<Shared>, fd: i32) {
             }
         }
         shared.drain(&mut mon);
+    }
+}
+
+/// Installs `file` in the notifying thread's table as the result of its call.
+fn install(fd: i32, id: u64, file: &OwnedFd, cloexec: bool) {
+    match sys::notif_addfd_send(fd, id, file.as_raw_fd(), cloexec) {
+        Ok(_) => {}
+        // The thread was interrupted or died: nothing to answer.
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+        // No room in its table (EMFILE): the call fails with that.
+        Err(e) => respond(fd, id, Some(Err(Errno(e.raw_os_error().unwrap_or(libc::EIO) as u16)))),
+    }
+}
+
+/// A notified open, made by the monitor and installed in the guest's table.
+fn open(fd: i32, id: u64, op: &HostOp, cloexec: bool) {
+    match perform::open(op) {
+        Ok(Opened::Ready(file)) => install(fd, id, &file, cloexec),
+        Ok(Opened::Fifo { probe, flags }) => {
+            // Blocks until a peer opens the other end, which may be another guest that
+            // needs the monitor meanwhile: wait on a thread of its own.
+            std::thread::spawn(move || match perform::open_fifo(&probe, flags) {
+                Ok(file) => install(fd, id, &file, cloexec),
+                Err(e) => respond(fd, id, Some(Err(e))),
+            });
+        }
+        Err(e) => respond(fd, id, Some(Err(e))),
     }
 }

@@ -286,3 +286,152 @@ pub fn wait_any(bounded: bool) -> io::Result<Option<(i32, i32)>> {
     let e = io::Error::last_os_error();
     if e.raw_os_error() == Some(libc::ECHILD) { Ok(None) } else { Err(e) }
 }
+
+// ---- Host calls the monitor makes on a guest's behalf (perform.rs) ----
+
+pub const NOTIF_ADDFD: libc::c_ulong = 0x4018_2103;
+pub const ADDFD_FLAG_SEND: u32 = 2;
+
+/// `struct seccomp_notif_addfd`.
+#[repr(C)]
+struct NotifAddfd {
+    id: u64,
+    flags: u32,
+    srcfd: u32,
+    newfd: u32,
+    newfd_flags: u32,
+}
+
+/// Installs `srcfd` in the notifying thread's fd table and answers its call with the new
+/// fd number, atomically (`SECCOMP_ADDFD_FLAG_SEND`).
+pub fn notif_addfd_send(fd: i32, id: u64, srcfd: i32, cloexec: bool) -> io::Result<i32> {
+    let mut a = NotifAddfd { id, flags: ADDFD_FLAG_SEND, srcfd: srcfd as u32, newfd: 0, newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 } };
+    // SAFETY: the buffer has the size encoded in the ioctl number.
+    check(unsafe { libc::ioctl(fd, NOTIF_ADDFD, &mut a as *mut NotifAddfd) } as libc::c_long).map(|r| r as i32)
+}
+
+fn cstr(path: &[u8]) -> io::Result<std::ffi::CString> {
+    std::ffi::CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// `openat2(dirfd, path, {flags, mode, resolve})`.
+pub fn openat2(dirfd: i32, path: &[u8], flags: u64, mode: u64, resolve: u64) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let p = cstr(path)?;
+    let how: [u64; 3] = [flags, mode, resolve];
+    // SAFETY: a valid C string and a 24-byte open_how; the returned fd is ours alone.
+    let fd = check(unsafe { libc::syscall(libc::SYS_openat2, dirfd, p.as_ptr(), how.as_ptr(), 24usize) })?;
+    // SAFETY: a fresh fd from the kernel.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// `fstatat(fd, "", AT_EMPTY_PATH)`: `struct stat` as bytes.
+pub fn fstat_bytes(fd: i32) -> io::Result<[u8; 144]> {
+    let mut st = [0u8; 144];
+    // SAFETY: a 144-byte buffer is `struct stat` on x86-64; the path is a static empty string.
+    check(unsafe { libc::syscall(libc::SYS_newfstatat, fd, c"".as_ptr(), st.as_mut_ptr(), libc::AT_EMPTY_PATH) })?;
+    Ok(st)
+}
+
+/// The `st_mode` file type bits of a `struct stat` as bytes.
+pub fn stat_type(st: &[u8; 144]) -> u32 {
+    u32::from_le_bytes(st[24..28].try_into().expect("144 bytes")) & libc::S_IFMT
+}
+
+/// `statx(fd, "", AT_EMPTY_PATH | flags, mask)`: `struct statx` as bytes.
+pub fn statx_bytes(fd: i32, flags: u32, mask: u32) -> io::Result<[u8; 256]> {
+    let mut st = [0u8; 256];
+    // SAFETY: `struct statx` is 256 bytes.
+    check(unsafe { libc::syscall(libc::SYS_statx, fd, c"".as_ptr(), libc::AT_EMPTY_PATH as u32 | flags, mask, st.as_mut_ptr()) })?;
+    Ok(st)
+}
+
+/// `faccessat2(fd, "", mode, AT_EMPTY_PATH | flags)`.
+pub fn faccess_empty(fd: i32, mode: u32, flags: u32) -> io::Result<()> {
+    // SAFETY: integer arguments and a static empty string.
+    check(unsafe { libc::syscall(libc::SYS_faccessat2, fd, c"".as_ptr(), mode, libc::AT_EMPTY_PATH as u32 | flags) }).map(drop)
+}
+
+/// `readlinkat(dirfd, name)`, at most `max` bytes.
+pub fn readlinkat(dirfd: i32, name: &[u8], max: usize) -> io::Result<Vec<u8>> {
+    let p = cstr(name)?;
+    let mut buf = vec![0u8; max.min(libc::PATH_MAX as usize * 2)];
+    // SAFETY: the buffer's length is passed with it.
+    let n = check(unsafe { libc::syscall(libc::SYS_readlinkat, dirfd, p.as_ptr(), buf.as_mut_ptr(), buf.len()) })?;
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
+/// `fstatfs(fd)`: `struct statfs` as bytes.
+pub fn fstatfs_bytes(fd: i32) -> io::Result<[u8; 120]> {
+    let mut st = [0u8; 120];
+    // SAFETY: `struct statfs` is 120 bytes on x86-64.
+    check(unsafe { libc::syscall(libc::SYS_fstatfs, fd, st.as_mut_ptr()) })?;
+    Ok(st)
+}
+
+pub fn unlinkat(dirfd: i32, name: &[u8], flags: i32) -> io::Result<()> {
+    let p = cstr(name)?;
+    // SAFETY: a valid C string.
+    check(unsafe { libc::syscall(libc::SYS_unlinkat, dirfd, p.as_ptr(), flags) }).map(drop)
+}
+
+pub fn mkdirat(dirfd: i32, name: &[u8], mode: u32) -> io::Result<()> {
+    let p = cstr(name)?;
+    // SAFETY: a valid C string.
+    check(unsafe { libc::syscall(libc::SYS_mkdirat, dirfd, p.as_ptr(), mode) }).map(drop)
+}
+
+pub fn renameat2(olddir: i32, old: &[u8], newdir: i32, new: &[u8], flags: u32) -> io::Result<()> {
+    let (o, n) = (cstr(old)?, cstr(new)?);
+    // SAFETY: valid C strings.
+    check(unsafe { libc::syscall(libc::SYS_renameat2, olddir, o.as_ptr(), newdir, n.as_ptr(), flags) }).map(drop)
+}
+
+/// `fchmodat2(fd, "", mode, AT_EMPTY_PATH | flags)`.
+pub fn fchmod_empty(fd: i32, mode: u32, flags: u32) -> io::Result<()> {
+    // SAFETY: integer arguments and a static empty string.
+    check(unsafe { libc::syscall(452, fd, c"".as_ptr(), mode, libc::AT_EMPTY_PATH as u32 | flags) }).map(drop)
+}
+
+pub fn get_fl(fd: i32) -> io::Result<i32> {
+    // SAFETY: integer arguments.
+    check(unsafe { libc::fcntl(fd, libc::F_GETFL) } as libc::c_long).map(|r| r as i32)
+}
+
+pub fn set_fl(fd: i32, fl: i32) -> io::Result<()> {
+    // SAFETY: integer arguments.
+    check(unsafe { libc::fcntl(fd, libc::F_SETFL, fl) } as libc::c_long).map(drop)
+}
+
+/// Sets the process umask, returning the old one.
+pub fn umask(mask: u32) -> u32 {
+    // SAFETY: cannot fail.
+    unsafe { libc::umask(mask as libc::mode_t) as u32 }
+}
+
+/// This thread's filesystem uid/gid (the raw syscalls act on the calling thread only);
+/// returns the previous value.
+pub fn setfsuid(uid: u32) -> u32 {
+    // SAFETY: integer argument.
+    unsafe { libc::syscall(libc::SYS_setfsuid, uid) as u32 }
+}
+
+pub fn setfsgid(gid: u32) -> u32 {
+    // SAFETY: integer argument.
+    unsafe { libc::syscall(libc::SYS_setfsgid, gid) as u32 }
+}
+
+/// This thread's supplementary groups (raw syscall: this thread only).
+pub fn set_thread_groups(groups: &[u32]) -> io::Result<()> {
+    // SAFETY: the pointer and length describe `groups`.
+    check(unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) }).map(drop)
+}
+
+pub fn thread_groups() -> Vec<u32> {
+    let mut g = vec![0u32; 65536];
+    // SAFETY: the buffer's length is passed with it.
+    let n = unsafe { libc::syscall(libc::SYS_getgroups, g.len(), g.as_mut_ptr()) };
+    g.truncate(n.max(0) as usize);
+    g
+}

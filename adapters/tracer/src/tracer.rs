@@ -101,7 +101,10 @@ impl Tracer {
         let cwd = cwd.unwrap_or_else(|| {
             std::env::current_dir().map(|p| p.into_os_string().into_encoded_bytes()).unwrap_or_else(|_| b"/".to_vec())
         });
-        monitor.on_spawn(Tid(main), FsState { cwd, ..FsState::default() });
+        // The guest inherited the monitor's umask.
+        let umask = sys::umask(0o022);
+        sys::umask(umask);
+        monitor.on_spawn(Tid(main), FsState { cwd, umask, ..FsState::default() });
         monitor.set_tracing(trace.is_some());
         let shared = Arc::new(Shared {
             monitor: Mutex::new(monitor),
@@ -398,6 +401,14 @@ impl Tracer {
             Disposition::Emulate(r) => self.finish_emulated(tid, r),
             // Parked by `on_seccomp`; resumed when its completion arrives.
             Disposition::Block => {}
+            Disposition::Perform { op, creds } => match op.as_rewrite() {
+                // No way to install an fd from here: the guest opens, with RESOLVE_NO_SYMLINKS.
+                Some(d) => self.apply(tid, call, d),
+                None => {
+                    let r = crate::perform::AsGuest::new(creds.map(|t| t.0)).and_then(|_as_guest| crate::perform::perform(&op, &mut ProcMem::new(tid)));
+                    self.finish_emulated(tid, r);
+                }
+            },
             Disposition::Rewrite { nr, mut args, scratch, inspect } => {
                 let Ok(mut regs) = sys::get_regs(tid) else { return };
                 if !scratch.is_empty() {

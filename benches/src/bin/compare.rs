@@ -72,6 +72,7 @@ fn compare(o: &Opts) -> Result<(), String> {
         data_file: scratch.data_file()?,
         cproj: scratch.cproj(o)?,
         quick: o.quick,
+        repo: None,
     };
     let wanted = |name: &str| o.only.as_ref().is_none_or(|l| l.iter().any(|n| n == name));
 
@@ -85,6 +86,20 @@ fn compare(o: &Opts) -> Result<(), String> {
         })
         .collect();
     if !rows.is_empty() {
+        println!("{}", report::main_table(&rows));
+    }
+
+    let env = Env { repo: if wanted("view-git") { Some(scratch.repo()?) } else { None }, ..env };
+    let rows: Vec<Row> = workloads::view_workloads(&env)
+        .iter()
+        .filter(|w| wanted(w.name))
+        .map(|w| {
+            let [native, viewos, proot] = measure(w, &Tool::ALL, &[], &tools, o, &mut notes);
+            Row { label: w.label.clone(), unit: w.unit, native, viewos, proot }
+        })
+        .collect();
+    if !rows.is_empty() {
+        println!("Path views: natively on the host paths, under viewos and PRoot through the same view:\n");
         println!("{}", report::main_table(&rows));
     }
 
@@ -304,7 +319,16 @@ fn measure(w: &Workload, which: &[Tool], viewos_opts: &[&str], t: &Tools, o: &Op
 }
 
 fn once(w: &Workload, tool: Tool, viewos_opts: &[&str], t: &Tools, o: &Opts) -> std::io::Result<run::Outcome> {
-    let mut cmd = t.command(tool, viewos_opts, &w.argv).expect("tool checked");
+    let mut cmd = match &w.view {
+        None => t.command(tool, viewos_opts, &w.argv),
+        Some(v) if tool == Tool::Native => t.command(tool, &[], &v.native_argv),
+        Some(v) => {
+            let mut vo: Vec<std::ffi::OsString> = viewos_opts.iter().map(Into::into).collect();
+            vo.extend(v.viewos.iter().cloned());
+            t.command_in(tool, &vo, &v.proot, &w.argv)
+        }
+    }
+    .expect("tool checked");
     if let Some(d) = &w.cwd {
         cmd.current_dir(d);
     }
@@ -394,10 +418,27 @@ impl Scratch {
 
     /// A 64 KiB file of non-zero bytes, three path components deep under /tmp.
     fn data_file(&self) -> Result<PathBuf, String> {
+        std::fs::create_dir_all(self.0.join("empty")).map_err(|e| e.to_string())?;
         let p = self.0.join("data");
         let bytes: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 251) as u8 + 1).collect();
         std::fs::write(&p, bytes).map_err(|e| format!("writing {}: {e}", p.display()))?;
         Ok(p)
+    }
+
+    /// A git repository of /usr/share/doc and /usr/include (about 13k files), committed.
+    fn repo(&self) -> Result<PathBuf, String> {
+        let r = self.0.join("repo");
+        eprintln!("[view-git] making a repository at {}", r.display());
+        let sh = format!(
+            "set -e; mkdir -p {r}; cp -r /usr/share/doc /usr/include {r}/; cd {r}; git init -q; git add -A; \
+             git -c user.name=bench -c user.email=bench@localhost commit -q -m init; git status --porcelain >/dev/null",
+            r = r.display()
+        );
+        let st = Command::new("sh").arg("-c").arg(&sh).status().map_err(|e| format!("git repository: {e}"))?;
+        if !st.success() {
+            return Err(format!("making the git repository failed: {st}"));
+        }
+        Ok(r)
     }
 
     /// A copy of the C project, so builds never touch the source tree.

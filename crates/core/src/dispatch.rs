@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use viewos_abi::{Errno, Sysno, Syscall, SyscallArgs};
 
+use crate::hostop::HostOp;
 use crate::mem::GuestMem;
 use crate::process::{CloneFlags, FsState, Processes, Tid};
 use crate::stats::Stats;
@@ -37,6 +38,10 @@ pub enum Need {
     /// Decisions may rewrite arguments, inspect the result, or the call changes state the
     /// monitor cannot change on the guest's behalf (exec, chdir): needs a ptrace stop.
     Control,
+    /// `Decide` while the low 32 bits of argument `arg` have no bit of `mask` set, `Control`
+    /// otherwise (the filter looks at the flag: e.g. an `O_PATH` open, whose fd the monitor
+    /// could not install in the guest, goes to ptrace).
+    DecideUnless { arg: u8, mask: u32 },
     /// Always refuse with this errno, in the filter itself: no stop at all.
     Refuse(Errno),
 }
@@ -66,6 +71,11 @@ pub enum Disposition {
     Emulate(Result<u64, Errno>),
     /// Park the thread; the result comes later as [`Event::Complete`] for this thread.
     Block,
+    /// Do not run the call: the adapter makes `op` itself, in the monitor, and the guest
+    /// sees its result (see [`crate::hostop`]). With `creds`, the calling thread changed its
+    /// credentials since it entered the view: the adapter makes the call with that thread's
+    /// filesystem uid, gid, groups and effective capabilities, not the monitor's.
+    Perform { op: HostOp, creds: Option<Tid> },
 }
 
 impl Disposition {
@@ -79,6 +89,7 @@ impl Disposition {
             Disposition::Rewrite { .. } => DecisionKind::Rewrite,
             Disposition::Emulate(_) => DecisionKind::Emulate,
             Disposition::Block => DecisionKind::Block,
+            Disposition::Perform { .. } => DecisionKind::Perform,
         }
     }
 
@@ -94,6 +105,7 @@ pub enum DecisionKind {
     Rewrite,
     Emulate,
     Block,
+    Perform,
 }
 
 impl DecisionKind {
@@ -104,6 +116,7 @@ impl DecisionKind {
             DecisionKind::Rewrite => "rewrite",
             DecisionKind::Emulate => "emulate",
             DecisionKind::Block => "block",
+            DecisionKind::Perform => "perform",
         }
     }
 }
@@ -197,7 +210,8 @@ impl Monitor {
     }
 
     /// Every call some module needs, merged: `Refuse` wins over `Control`, which wins over
-    /// `Decide` (a stronger need can serve a weaker one).
+    /// `DecideUnless`, which wins over `Decide` (a stronger need can serve a weaker one; two
+    /// different splits make `Control`).
     pub fn interest(&self) -> BTreeMap<Sysno, Need> {
         let mut out: BTreeMap<Sysno, Need> = BTreeMap::new();
         for m in &self.modules {
@@ -206,6 +220,8 @@ impl Monitor {
                 *e = match (*e, need) {
                     (r @ Need::Refuse(_), _) | (_, r @ Need::Refuse(_)) => r,
                     (Need::Control, _) | (_, Need::Control) => Need::Control,
+                    (a @ Need::DecideUnless { .. }, b @ Need::DecideUnless { .. }) if a != b => Need::Control,
+                    (s @ Need::DecideUnless { .. }, _) | (_, s @ Need::DecideUnless { .. }) => s,
                     _ => Need::Decide,
                 };
             }

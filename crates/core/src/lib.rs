@@ -7,12 +7,14 @@
 #![forbid(unsafe_code)]
 
 mod dispatch;
+pub mod hostop;
 pub mod mem;
 pub mod modules;
 pub mod process;
 pub mod stats;
 pub mod trace;
 
+pub use hostop::{HostOp, HostTarget};
 pub use dispatch::{Ctx, DecisionKind, Disposition, Event, ExitFixup, Module, Monitor, Nanos, Need, Scratch};
 pub use mem::{FakeMem, GuestMem, MemFault};
 pub use process::{CloneFlags, FdEntry, FsState, Processes, Tid};

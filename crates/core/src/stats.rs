@@ -7,12 +7,13 @@ use viewos_abi::Sysno;
 
 use crate::dispatch::DecisionKind;
 
-const KINDS: [DecisionKind; 4] = [DecisionKind::Pass, DecisionKind::Rewrite, DecisionKind::Emulate, DecisionKind::Block];
+const KINDS: [DecisionKind; N] = [DecisionKind::Pass, DecisionKind::Rewrite, DecisionKind::Emulate, DecisionKind::Block, DecisionKind::Perform];
+const N: usize = 5;
 
 /// Counters of intercepted calls.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    counts: BTreeMap<Sysno, [u64; 4]>,
+    counts: BTreeMap<Sysno, [u64; N]>,
 }
 
 impl Stats {
@@ -38,19 +39,19 @@ impl Stats {
         if self.counts.is_empty() {
             return s;
         }
-        let _ = writeln!(s, "{:<20} {:>9} {:>9} {:>9} {:>9} {:>9}", "syscall", "pass", "rewrite", "emulate", "block", "total");
+        let _ = writeln!(s, "{:<20} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}", "syscall", "pass", "rewrite", "emulate", "block", "perform", "total");
         let mut rows: Vec<_> = self.counts.iter().collect();
         rows.sort_by(|a, b| b.1.iter().sum::<u64>().cmp(&a.1.iter().sum::<u64>()).then(a.0.cmp(b.0)));
         for (nr, r) in rows {
-            let _ = writeln!(s, "{:<20} {:>9} {:>9} {:>9} {:>9} {:>9}", nr.to_string(), r[0], r[1], r[2], r[3], r.iter().sum::<u64>());
+            let _ = writeln!(s, "{:<20} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}", nr.to_string(), r[0], r[1], r[2], r[3], r[4], r.iter().sum::<u64>());
         }
-        let mut tot = [0u64; 4];
+        let mut tot = [0u64; N];
         for r in self.counts.values() {
-            for i in 0..4 {
+            for i in 0..N {
                 tot[i] += r[i];
             }
         }
-        let _ = writeln!(s, "{:<20} {:>9} {:>9} {:>9} {:>9} {:>9}", "total", tot[0], tot[1], tot[2], tot[3], self.total());
+        let _ = writeln!(s, "{:<20} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}", "total", tot[0], tot[1], tot[2], tot[3], tot[4], self.total());
         s
     }
 }

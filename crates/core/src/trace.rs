@@ -99,6 +99,12 @@ pub fn enter_line(now: Nanos, tid: Tid, call: &Syscall, mem: &mut dyn GuestMem, 
             let _ = write!(s, " = {} (emulated)", result(*r));
         }
         Disposition::Block => s.push_str(" -> block"),
+        Disposition::Perform { op, .. } => {
+            let _ = write!(s, " -> perform {}", op.name());
+            for p in op.paths() {
+                let _ = write!(s, " {:?}", String::from_utf8_lossy(p));
+            }
+        }
     }
     if module != "-" {
         let _ = write!(s, " [{module}]");

@@ -21,6 +21,8 @@ pub enum CompileError {
     /// `Policy::syscalls` lists a number with `X32_SYSCALL_BIT` set; such numbers always
     /// take the `x32` action, so the entry could never apply.
     X32Number { nr: u32 },
+    /// A [`crate::Split`] names an argument past the sixth.
+    BadSplit { nr: u32 },
 }
 
 impl core::fmt::Display for CompileError {
@@ -28,11 +30,16 @@ impl core::fmt::Display for CompileError {
         match self {
             CompileError::TooLong { len } => write!(f, "filter needs {len} instructions (max {BPF_MAXINSNS})"),
             CompileError::X32Number { nr } => write!(f, "syscall number {nr:#x} has the x32 bit set"),
+            CompileError::BadSplit { nr } => write!(f, "syscall number {nr:#x} splits on an argument that does not exist"),
         }
     }
 }
 
 impl std::error::Error for CompileError {}
+
+/// Stand-in verdicts (a `SECCOMP_RET_TRAP` value, never produced) for split numbers: a
+/// jump to one goes to that number's block instead.
+const PLACEHOLDER: u32 = crate::SECCOMP_RET_TRAP;
 
 /// Point comparisons tested one after another before the search splits again: chains are
 /// cheaper in instructions, splits in depth.
@@ -45,8 +52,22 @@ pub fn compile(policy: &Policy) -> Result<Vec<SockFilter>, CompileError> {
     if let Some(&nr) = policy.syscalls.keys().find(|&&nr| nr & Abi::X32_SYSCALL_BIT != 0) {
         return Err(CompileError::X32Number { nr });
     }
-    let (first, keys) = search_keys(policy);
+    if let Some(&nr) = policy.splits.iter().find(|(nr, s)| s.arg >= 6 || **nr & Abi::X32_SYSCALL_BIT != 0).map(|(nr, _)| nr) {
+        return Err(CompileError::BadSplit { nr });
+    }
     let mut e = Emitter::default();
+    // Each split number gets a block at the end of the filter (`ld args[i]; jset mask`),
+    // which the search reaches through a placeholder verdict of its own.
+    let mut placeholders = BTreeMap::new();
+    for (i, (&nr, split)) in policy.splits.iter().enumerate() {
+        let base = policy.syscalls.get(&nr).copied().unwrap_or(policy.default).ret_value();
+        e.jump(BPF_JSET, split.mask, Target::Ret(split.when_set.ret_value()), Target::Ret(base));
+        let block = e.push(SockFilter::stmt(BPF_LD | BPF_W | BPF_ABS, SeccompData::arg_offset(usize::from(split.arg))));
+        let placeholder = PLACEHOLDER | i as u32;
+        e.blocks.insert(placeholder, block);
+        placeholders.insert(nr, placeholder);
+    }
+    let (first, keys) = search_keys(policy, &placeholders);
 
     let search = e.search(&keys, first);
     e.jump(BPF_JSET, Abi::X32_SYSCALL_BIT, Target::Ret(policy.x32.ret_value()), search);
@@ -89,7 +110,7 @@ struct Run {
 }
 
 /// The verdict for `nr` 0, and the sorted keys where the verdict changes from there on.
-fn search_keys(policy: &Policy) -> (u32, Vec<Key>) {
+fn search_keys(policy: &Policy, placeholders: &BTreeMap<u32, u32>) -> (u32, Vec<Key>) {
     fn push(runs: &mut Vec<Run>, lo: u32, hi: u32, ret: u32) {
         match runs.last_mut() {
             Some(last) if last.ret == ret => last.hi = hi,
@@ -110,11 +131,13 @@ fn search_keys(policy: &Policy) -> (u32, Vec<Key>) {
     let default = policy.default.ret_value();
     let mut runs: Vec<Run> = Vec::new();
     let mut next: u64 = 0;
-    for (&nr, action) in &policy.syscalls {
+    let mut verdicts: BTreeMap<u32, u32> = policy.syscalls.iter().map(|(&nr, a)| (nr, a.ret_value())).collect();
+    verdicts.extend(placeholders);
+    for (&nr, &ret) in &verdicts {
         if u64::from(nr) > next {
             push(&mut runs, next as u32, nr - 1, default);
         }
-        push(&mut runs, nr, nr, action.ret_value());
+        push(&mut runs, nr, nr, ret);
         next = u64::from(nr) + 1;
     }
     if next <= u64::from(u32::MAX) {
@@ -148,6 +171,8 @@ struct Emitter {
     rev: Vec<SockFilter>,
     /// Return value → index of its nearest copy so far.
     rets: BTreeMap<u32, usize>,
+    /// Placeholder verdict → index of the split block it stands for.
+    blocks: BTreeMap<u32, usize>,
 }
 
 impl Emitter {
@@ -163,6 +188,7 @@ impl Emitter {
 
     fn locate(&self, t: Target) -> Option<usize> {
         match t {
+            Target::Ret(v) if self.blocks.contains_key(&v) => self.blocks.get(&v).copied(),
             Target::Ret(v) => self.rets.get(&v).copied(),
             Target::At(at) => Some(at),
         }
@@ -171,6 +197,12 @@ impl Emitter {
     /// Makes `t` reachable from the next instruction, emitting a `ret` or `ja` if needed.
     fn bring_near(&mut self, t: Target) -> Target {
         match t {
+            Target::Ret(v) if self.blocks.contains_key(&v) => {
+                let k = self.offset(self.blocks[&v]) as u32;
+                let at = self.push(SockFilter::stmt(BPF_JMP | BPF_JA, k));
+                self.blocks.insert(v, at);
+                t
+            }
             Target::Ret(v) => {
                 let at = self.push(SockFilter::stmt(BPF_RET | BPF_K, v));
                 self.rets.insert(v, at);

@@ -97,6 +97,20 @@ pub struct Policy {
     pub x32: Action,
     /// Any other `AUDIT_ARCH` (cannot happen on an x86_64 kernel; defence in depth).
     pub unknown_arch: Action,
+    /// Native numbers whose action depends on a flag argument (see [`Split`]). Only these
+    /// numbers make the filter load an argument; every other verdict stays cacheable.
+    pub splits: BTreeMap<u32, Split>,
+}
+
+/// An action that depends on bits of one argument: `when_set` if the low 32 bits of
+/// `args[arg]` have any bit of `mask` set, otherwise the number's own action. Flag
+/// arguments only: registers are copied at syscall entry, so a guest cannot change them
+/// after the filter looked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Split {
+    pub arg: u8,
+    pub mask: u32,
+    pub when_set: Action,
 }
 
 impl Policy {
@@ -110,11 +124,12 @@ impl Policy {
             i386: Action::Errno(Errno::ENOSYS),
             x32: Action::Errno(Errno::ENOSYS),
             unknown_arch: Action::KillProcess,
+            splits: BTreeMap::new(),
         }
     }
 
     /// The action for a call: the reference semantics of the compiled filter. Looks only at
-    /// `arch` and `nr`.
+    /// `arch` and `nr`, and for [`Policy::splits`] one argument.
     #[must_use]
     pub fn decide(&self, data: &SeccompData) -> Action {
         match data.arch {
@@ -123,7 +138,10 @@ impl Policy {
                 if nr & Abi::X32_SYSCALL_BIT != 0 {
                     self.x32
                 } else {
-                    self.syscalls.get(&nr).copied().unwrap_or(self.default)
+                    match self.splits.get(&nr) {
+                        Some(s) if data.args.get(usize::from(s.arg)).is_some_and(|&a| a as u32 & s.mask != 0) => s.when_set,
+                        _ => self.syscalls.get(&nr).copied().unwrap_or(self.default),
+                    }
                 }
             }
             Abi::AUDIT_ARCH_I386 => self.i386,

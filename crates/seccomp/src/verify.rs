@@ -54,19 +54,49 @@ pub fn verify(filter: &[SockFilter]) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Whether the kernel (5.11+) can precompute this filter's verdict per syscall number and
-/// skip running it for calls it always allows. Its emulator (`seccomp_is_const_allow`) gives
-/// up on any load other than `nr` and `arch` and on any instruction outside this list, so a
-/// filter that looks at arguments or the instruction pointer runs on every syscall.
+/// Whether the kernel (5.11+) can precompute this filter's `ALLOW` verdicts: for every
+/// x86_64 number the filter allows (with any arguments), its emulator
+/// (`seccomp_is_const_allow`) must reach that `ALLOW` loading nothing but `nr` and `arch`
+/// and using only simple compares. A filter may look at an argument on the way to another
+/// verdict (a [`crate::Split`]); those calls are trapped anyway.
 #[must_use]
 pub fn is_cacheable(filter: &[SockFilter]) -> bool {
-    filter.iter().all(|i| match i.code {
-        c if c == BPF_LD | BPF_W | BPF_ABS => i.k == SeccompData::NR_OFFSET || i.k == SeccompData::ARCH_OFFSET,
-        c if c == BPF_RET | BPF_K || c == BPF_JMP | BPF_JA || c == BPF_ALU | BPF_AND | BPF_K => true,
-        c if c == BPF_JMP | BPF_JEQ | BPF_K || c == BPF_JMP | BPF_JGE | BPF_K => true,
-        c if c == BPF_JMP | BPF_JGT | BPF_K || c == BPF_JMP | BPF_JSET | BPF_K => true,
-        _ => false,
-    })
+    let nrs = (0..1024u32).chain([0x3fff_ffff, 0x4000_0000, 0x7fff_ffff, 0x8000_0000, u32::MAX]);
+    for nr in nrs {
+        let d = SeccompData::syscall(viewos_abi::Abi::AUDIT_ARCH_X86_64, nr as i32);
+        let allowed = crate::run(filter, &d) == Ok(crate::SECCOMP_RET_ALLOW);
+        if allowed && const_allow(filter, &d) != Some(true) {
+            return false;
+        }
+    }
+    true
+}
+
+/// The kernel's emulation for one number: `Some(verdict is ALLOW)`, `None` where it gives up.
+fn const_allow(filter: &[SockFilter], d: &SeccompData) -> Option<bool> {
+    let mut a = 0u32;
+    let mut pc = 0usize;
+    for _ in 0..filter.len() {
+        let i = *filter.get(pc)?;
+        pc += 1;
+        match i.code {
+            c if c == BPF_LD | BPF_W | BPF_ABS => {
+                if i.k != SeccompData::NR_OFFSET && i.k != SeccompData::ARCH_OFFSET {
+                    return None;
+                }
+                a = d.load_word(i.k)?;
+            }
+            c if c == BPF_RET | BPF_K => return Some(i.k == crate::SECCOMP_RET_ALLOW),
+            c if c == BPF_JMP | BPF_JA => pc += i.k as usize,
+            c if c == BPF_ALU | BPF_AND | BPF_K => a &= i.k,
+            c if c == BPF_JMP | BPF_JEQ | BPF_K => pc += usize::from(if a == i.k { i.jt } else { i.jf }),
+            c if c == BPF_JMP | BPF_JGE | BPF_K => pc += usize::from(if a >= i.k { i.jt } else { i.jf }),
+            c if c == BPF_JMP | BPF_JGT | BPF_K => pc += usize::from(if a > i.k { i.jt } else { i.jf }),
+            c if c == BPF_JMP | BPF_JSET | BPF_K => pc += usize::from(if a & i.k != 0 { i.jt } else { i.jf }),
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// The opcodes `seccomp_check_filter` lets through (after `BPF_LEN` loads are rewritten).
@@ -149,9 +179,12 @@ mod tests {
 
     #[test]
     fn cacheability() {
-        let ret = SockFilter::stmt(BPF_RET | BPF_K, 0);
+        let ret = SockFilter::stmt(BPF_RET | BPF_K, crate::SECCOMP_RET_ALLOW);
         assert!(is_cacheable(&[SockFilter::stmt(BPF_LD | BPF_W | BPF_ABS, 4), ret]));
         assert!(!is_cacheable(&[SockFilter::stmt(BPF_LD | BPF_W | BPF_ABS, 16), ret]));
         assert!(!is_cacheable(&[SockFilter::stmt(BPF_MISC | BPF_TAX, 0), ret]));
+        // Looking at an argument on the way to a verdict other than ALLOW is fine.
+        let kill = SockFilter::stmt(BPF_RET | BPF_K, 0);
+        assert!(is_cacheable(&[SockFilter::stmt(BPF_LD | BPF_W | BPF_ABS, 16), kill]));
     }
 }

@@ -118,6 +118,10 @@ pub struct Thread {
     pub tgid: Tid,
     pub files: TableId,
     pub fs: TableId,
+    /// The thread changed its credentials (a `set*id`, `setgroups` or `capset` call) since
+    /// it entered the view, or inherited such a change: the monitor may no longer act for
+    /// it with its own. Kept across exec, copied to children.
+    pub creds_changed: bool,
 }
 
 /// A thread group (a "process").
@@ -162,7 +166,7 @@ impl Processes {
     pub fn spawn(&mut self, tid: Tid, fs: FsState) {
         let files = self.files.insert(FdTable::default());
         let fs = self.fs.insert(fs);
-        self.threads.insert(tid, Thread { tgid: tid, files, fs });
+        self.threads.insert(tid, Thread { tgid: tid, files, fs, creds_changed: false });
         self.groups.insert(tid, Group { parent: None, threads: vec![tid] });
     }
 
@@ -187,7 +191,7 @@ impl Processes {
             self.groups.insert(child, Group { parent: real_parent, threads: Vec::new() });
             child
         };
-        self.threads.insert(child, Thread { tgid, files, fs });
+        self.threads.insert(child, Thread { tgid, files, fs, creds_changed: p.creds_changed });
         if let Some(g) = self.groups.get_mut(&tgid) {
             g.threads.push(child);
         }
@@ -252,6 +256,13 @@ impl Processes {
     /// The thread group, if any thread of it lives.
     pub fn group(&self, tgid: Tid) -> Option<&Group> {
         self.groups.get(&tgid)
+    }
+
+    /// Records that `tid` changed its credentials.
+    pub fn set_creds_changed(&mut self, tid: Tid) {
+        if let Some(t) = self.threads.get_mut(&tid) {
+            t.creds_changed = true;
+        }
     }
 
     /// The fd table of `tid`.

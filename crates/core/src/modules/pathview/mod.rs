@@ -23,16 +23,29 @@ use crate::mem::{GuestMem, MAX_CSTR};
 use crate::process::Tid;
 
 mod exec;
+mod perform;
 mod procfs;
+use perform::PERFORMED;
+
+/// Calls that change a thread's credentials.
+const CRED_CALLS: [u32; 11] = [
+    nr::SETUID,
+    nr::SETGID,
+    nr::SETREUID,
+    nr::SETREGID,
+    nr::SETRESUID,
+    nr::SETRESGID,
+    nr::SETFSUID,
+    nr::SETFSGID,
+    nr::SETGROUPS,
+    nr::CAPSET,
+    nr::UNSHARE,
+];
 mod unix;
 use procfs::GuestFs;
 
-use viewos_abi::x86_64::flags::{
-    AT_FDCWD, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_PATH, O_TMPFILE, O_TRUNC, O_WRONLY, RESOLVE_BENEATH,
-    RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS, RESOLVE_NO_XDEV, VALID_OPEN_FLAGS,
-};
-/// `sizeof(struct open_how)` (flags, mode, resolve).
-const OPEN_HOW_SIZE: usize = 24;
+use crate::hostop::OPEN_HOW_SIZE;
+use viewos_abi::x86_64::flags::{AT_FDCWD, RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_XDEV};
 
 /// What the path view asks of the host besides the resolver's `lstat`/`readlink`.
 pub trait Host: Fs + Send {
@@ -305,45 +318,6 @@ impl PathView {
         Ok(n as u64)
     }
 
-    /// Every open becomes `openat2(AT_FDCWD, host path, how, 24)` with
-    /// `RESOLVE_NO_SYMLINKS`: the host path the view resolved has no symlink left in it, so
-    /// if the kernel meets one, a guest swapped a directory for a symlink after the lookup,
-    /// and the open fails (ELOOP) instead of following it out of the view. A magic link to
-    /// an object without a path is left for the kernel to follow.
-    fn as_openat2(n: u32, args: &SyscallArgs, mut scratch: Vec<Scratch>) -> Disposition {
-        let path_arg = if matches!(n, nr::OPEN | nr::CREAT) { 0 } else { 1 };
-        let Some(magic) = scratch.iter().find(|s| s.arg == path_arg).map(|s| procfs::is_magic(&s.data[..s.data.len() - 1])) else {
-            return Disposition::Rewrite { nr: None, args: *args, scratch, inspect: false };
-        };
-        let (flags, mode, resolve) = match n {
-            nr::OPEN => (args.get(1), args.get(2), 0),
-            nr::CREAT => (O_CREAT | O_WRONLY | O_TRUNC, args.get(1), 0),
-            nr::OPENAT => (args.get(2), args.get(3), 0),
-            _ => {
-                // openat2: its open_how was copied (scoping cleared) into scratch already.
-                let how = scratch.iter_mut().find(|s| s.arg == 2).expect("open_how copied");
-                let word = |h: &[u8], i: usize| u64::from_le_bytes(h[i * 8..i * 8 + 8].try_into().expect("24 bytes"));
-                let resolve = word(&how.data, 2) | if magic { 0 } else { RESOLVE_NO_SYMLINKS };
-                how.data[16..24].copy_from_slice(&resolve.to_le_bytes());
-                return Disposition::Rewrite { nr: None, args: *args, scratch, inspect: false };
-            }
-        };
-        // openat2 refuses what open ignores: unknown flags, a mode without O_CREAT or
-        // O_TMPFILE, and flags that mean nothing with O_PATH.
-        let mut flags = flags & VALID_OPEN_FLAGS;
-        if flags & O_PATH != 0 {
-            flags &= O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-        }
-        let mode = if flags & (O_CREAT | O_TMPFILE) != 0 { mode & 0o7777 } else { 0 };
-        let resolve = resolve | if magic { 0 } else { RESOLVE_NO_SYMLINKS };
-        let how = [flags.to_le_bytes(), mode.to_le_bytes(), resolve.to_le_bytes()].concat();
-        scratch.retain(|s| s.arg == path_arg);
-        scratch[0].arg = 1;
-        scratch.push(Scratch { arg: 2, data: how, relocs: Vec::new() });
-        let args = SyscallArgs([AT_FDCWD as i64 as u64, 0, 0, OPEN_HOW_SIZE as u64, 0, 0]);
-        Disposition::Rewrite { nr: Some(Sysno(nr::OPENAT2)), args, scratch, inspect: false }
-    }
-
     fn getcwd(ctx: &Ctx<'_>, buf: GuestAddr, size: u64, mem: &mut dyn GuestMem) -> Result<u64, Errno> {
         let mut cwd = Self::cwd(ctx).into_bytes();
         cwd.push(0);
@@ -361,8 +335,30 @@ impl Module for PathView {
     }
 
     fn interest(&self) -> Vec<(Sysno, Need)> {
-        let mut v: Vec<(Sysno, Need)> = path_syscalls().map(|n| (Sysno(n), Need::Control)).collect();
+        // The calls the monitor makes itself need only a notification; the others are
+        // rewritten at a ptrace stop.
+        // An O_PATH fd cannot be installed by the monitor (seccomp's ADDFD refuses it), and
+        // openat2's flags are in memory the filter cannot read: those opens are rewritten.
+        let o_path = viewos_abi::x86_64::flags::O_PATH as u32;
+        let mut v: Vec<(Sysno, Need)> = path_syscalls()
+            .map(|n| {
+                let need = match n {
+                    nr::OPEN => Need::DecideUnless { arg: 1, mask: o_path },
+                    nr::OPENAT => Need::DecideUnless { arg: 2, mask: o_path },
+                    nr::OPENAT2 => Need::Control,
+                    n if PERFORMED.contains(&n) => Need::Decide,
+                    _ => Need::Control,
+                };
+                (Sysno(n), need)
+            })
+            .collect();
         v.push((Sysno(nr::GETCWD), Need::Decide));
+        // What the monitor needs to act for a guest as the guest would: its umask, and
+        // whether it still has the credentials it entered the view with.
+        v.push((Sysno(nr::UMASK), Need::Decide));
+        for n in CRED_CALLS {
+            v.push((Sysno(n), Need::Decide));
+        }
         v.push((Sysno(nr::FCHDIR), Need::Control));
         for n in [nr::BIND, nr::CONNECT, nr::SENDTO, nr::SENDMSG, nr::GETSOCKNAME, nr::GETPEERNAME] {
             v.push((Sysno(n), Need::Control));
@@ -399,6 +395,19 @@ impl Module for PathView {
         let args = call.args();
         match call {
             Syscall::Getcwd(c) => return Some(Disposition::Emulate(Self::getcwd(ctx, c.buf(), c.size(), mem))),
+            Syscall::Umask(c) => {
+                // umask cannot fail; the kernel sets it as the call runs.
+                if let Some(fs) = ctx.procs.fs_mut(ctx.tid) {
+                    fs.umask = c.mask() & 0o777;
+                }
+                return Some(Disposition::PASS);
+            }
+            Syscall::Other(s, _) if CRED_CALLS.contains(&s.0) => {
+                // Whether or not it succeeds, the monitor now reads the thread's credentials
+                // before acting for it.
+                ctx.procs.set_creds_changed(ctx.tid);
+                return Some(Disposition::PASS);
+            }
             Syscall::Fchdir(c) => {
                 return Some(match self.fd_guest_path(ctx.tid, c.fd()) {
                     Ok(g) => {
@@ -457,17 +466,27 @@ impl Module for PathView {
             }
             how = Some((arg, h));
         }
+        if PERFORMED.contains(&n) {
+            if let Err(e) = perform::precheck(n, &args) {
+                return Some(Disposition::Emulate(Err(e)));
+            }
+        }
         let mut new = args;
         let mut scratch = Vec::new();
+        let mut looked: Vec<perform::Looked> = Vec::with_capacity(pargs.len());
         for a in pargs {
             match self.lookup(ctx, a, &args, how.as_ref().map(|(_, h)| h.as_slice()), mem) {
-                Ok(None) => {}
+                Ok(None) => looked.push(None),
                 Ok(Some((mut host, guest))) => {
                     if (n == nr::READLINK || n == nr::READLINKAT) && procfs::is_magic(&host) {
                         // The kernel would answer with a host path; the guest gets its own
                         // name for it.
                         let (buf, size) = if n == nr::READLINK { (args.get(1), args.get(2)) } else { (args.get(2), args.get(3)) };
                         return Some(Disposition::Emulate(self.read_magic(ctx, host, GuestAddr(buf), size, mem)));
+                    }
+                    if PERFORMED.contains(&n) {
+                        looked.push(Some((host, guest)));
+                        continue;
                     }
                     if n == nr::CHDIR {
                         self.chdir.insert(ctx.tid, guest);
@@ -480,6 +499,9 @@ impl Module for PathView {
                 }
                 Err(e) => return Some(Disposition::Emulate(Err(e))),
             }
+        }
+        if PERFORMED.contains(&n) {
+            return Some(self.perform(ctx, n, &args, &looked, how.as_ref().map(|(_, h)| h.as_slice())));
         }
         if scratch.is_empty() {
             return Some(Disposition::PASS);
@@ -500,10 +522,6 @@ impl Module for PathView {
             }
         }
         let inspect = n == nr::CHDIR;
-        if matches!(n, nr::OPEN | nr::CREAT | nr::OPENAT | nr::OPENAT2) {
-            // `new`: for openat2, the dirfd and the open_how size are already the host's.
-            return Some(Self::as_openat2(n, &new, scratch));
-        }
         Some(Disposition::Rewrite { nr: None, args: new, scratch, inspect })
     }
 

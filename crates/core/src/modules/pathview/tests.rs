@@ -6,6 +6,7 @@ use viewos_path::{Fs, HostPath, Kind, MemFs, View};
 
 use super::{Host, PathView};
 use crate::dispatch::{Disposition, ExitFixup, Monitor, Nanos};
+use crate::hostop::{HostOp, HostTarget};
 use crate::mem::{FakeMem, GuestMem};
 use crate::process::{FsState, Tid};
 
@@ -74,23 +75,41 @@ fn rewritten(d: &Disposition, arg: usize) -> Result<String, Disposition> {
     }
 }
 
+/// The host op of a performed call, or the disposition if it is not one.
+fn performed(d: &Disposition) -> Result<HostOp, Disposition> {
+    match d {
+        Disposition::Perform { op, creds: None } => Ok(op.clone()),
+        other => Err(other.clone()),
+    }
+}
+
+/// The host path of a performed call's (first) target.
+fn target(d: &Disposition) -> Result<String, Disposition> {
+    performed(d).map(|op| String::from_utf8(op.paths()[0].to_vec()).unwrap())
+}
+
+fn ht(p: &str, magic: bool) -> HostTarget {
+    HostTarget { path: p.as_bytes().to_vec(), magic }
+}
+
 const CWD: u64 = (-100i64) as u64;
 
 #[test]
-fn binds_translate_and_dirfds_become_at_fdcwd() {
+fn binds_translate_and_dirfds_resolve_in_the_view() {
     let mut m = monitor();
     let mut mem = mem_with(&[(0x1000, "/src/main.c"), (0x2000, "main.c"), (0x3000, "../src/main.c")]);
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT, [CWD, 0x1000, 0, 0, 0, 0]), &mut mem);
-    assert_eq!(rewritten(&d, 1), Ok("/home/u/src/main.c".into()));
-    // Relative to dirfd 5 (the host dir behind /src).
+    assert_eq!(target(&d), Ok("/home/u/src/main.c".into()));
+    // Relative to dirfd 5 (the host dir behind /src): the monitor stats the host path.
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::NEWFSTATAT, [5, 0x2000, 0x9000, 0, 0, 0]), &mut mem);
-    assert_eq!(rewritten(&d, 1), Ok("/home/u/src/main.c".into()));
-    match &d {
-        Disposition::Rewrite { args, .. } => assert_eq!(args.get(0) as i64, -100),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(performed(&d), Ok(HostOp::Stat { at: ht("/home/u/src/main.c", false), nofollow: false, out: 0x9000 }));
     // Relative to the cwd (/tmp), through `..`.
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::STAT, [0x3000, 0x9000, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(target(&d), Ok("/home/u/src/main.c".into()));
+    // Calls not performed by the monitor are rewritten to the host path at a ptrace stop.
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::TRUNCATE, [0x2000, 0, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Err(Errno::ENOENT)));
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::TRUNCATE, [0x1000, 0, 0, 0, 0, 0]), &mut mem);
     assert_eq!(rewritten(&d, 0), Ok("/home/u/src/main.c".into()));
 }
 
@@ -99,9 +118,9 @@ fn symlinks_resolve_inside_the_view_and_nofollow_keeps_the_link() {
     let mut m = monitor();
     let mut mem = mem_with(&[(0x1000, "/tmp/link")]);
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::STAT, [0x1000, 0x9000, 0, 0, 0, 0]), &mut mem);
-    assert_eq!(rewritten(&d, 0), Ok("/home/u/src/main.c".into()), "the absolute target is a guest path");
+    assert_eq!(target(&d), Ok("/home/u/src/main.c".into()), "the absolute target is a guest path");
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::LSTAT, [0x1000, 0x9000, 0, 0, 0, 0]), &mut mem);
-    assert_eq!(rewritten(&d, 0), Ok("/tmp/link".into()));
+    assert_eq!(performed(&d), Ok(HostOp::Stat { at: ht("/tmp/link", false), nofollow: true, out: 0x9000 }));
 }
 
 #[test]
@@ -125,30 +144,53 @@ fn creating_calls_may_name_a_missing_final_component() {
     let mut m = monitor();
     let mut mem = mem_with(&[(0x1000, "/src/new.c"), (0x2000, "/src/newdir/"), (0x3000, "/src/missing/x")]);
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT, [CWD, 0x1000, 0o101, 0o644, 0, 0]), &mut mem);
-    assert_eq!(rewritten(&d, 1), Ok("/home/u/src/new.c".into()));
+    assert_eq!(performed(&d), Ok(HostOp::Open { at: ht("/home/u/src/new.c", false), flags: 0o101, mode: 0o644, resolve: 4, umask: 0o022 }));
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT, [CWD, 0x1000, 0, 0, 0, 0]), &mut mem);
     assert_eq!(d, Disposition::Emulate(Err(Errno::ENOENT)), "no O_CREAT: must exist");
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::MKDIR, [0x2000, 0o755, 0, 0, 0, 0]), &mut mem);
-    assert_eq!(rewritten(&d, 0), Ok("/home/u/src/newdir/".into()), "the trailing slash is kept");
+    assert_eq!(target(&d), Ok("/home/u/src/newdir/".into()), "the trailing slash is kept");
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::MKDIR, [0x3000, 0o755, 0, 0, 0, 0]), &mut mem);
     assert_eq!(d, Disposition::Emulate(Err(Errno::ENOENT)), "a missing middle component");
 }
 
 #[test]
-fn rename_rewrites_both_paths() {
+fn rename_translates_both_paths_and_never_crosses_a_mount() {
     let mut m = monitor();
-    let mut mem = mem_with(&[(0x1000, "/src/main.c"), (0x2000, "/tmp/moved.c")]);
+    let mut mem = mem_with(&[(0x1000, "/src/main.c"), (0x2000, "/tmp/moved.c"), (0x3000, "/src/moved.c"), (0x4000, "/src")]);
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::RENAMEAT2, [CWD, 0x1000, CWD, 0x3000, 1, 0]), &mut mem);
+    assert_eq!(
+        performed(&d),
+        Ok(HostOp::Rename { from: ht("/home/u/src/main.c", false), to: ht("/home/u/src/moved.c", false), flags: 1 })
+    );
+    // Out of the bind: EXDEV, as across a real bind mount (the host would have moved it).
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::RENAMEAT2, [CWD, 0x1000, CWD, 0x2000, 0, 0]), &mut mem);
-    assert_eq!(rewritten(&d, 1), Ok("/home/u/src/main.c".into()));
-    assert_eq!(rewritten(&d, 3), Ok("/tmp/moved.c".into()));
+    assert_eq!(d, Disposition::Emulate(Err(Errno::EXDEV)));
+    // The bind's mount point itself cannot be removed or renamed (the host's source would be).
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::RMDIR, [0x4000, 0, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Err(Errno::EBUSY)));
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::RENAME, [0x4000, 0x2000, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Err(Errno::EBUSY)));
+    // Flags the kernel refuses are refused before any lookup.
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::RENAMEAT2, [CWD, 0x9999, CWD, 0x9999, 3, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Err(Errno::EINVAL)));
 }
 
 #[test]
 fn empty_paths_with_at_empty_path_operate_on_the_dirfd() {
     let mut m = monitor();
     let mut mem = mem_with(&[(0x1000, "")]);
+    // fstat as glibc makes it: the monitor stats the guest's fd through /proc (the path in
+    // guest memory is never handed to the kernel, so no other thread can change it).
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::NEWFSTATAT, [5, 0x1000, 0x9000, 0x1000, 0, 0]), &mut mem);
-    assert_eq!(d, Disposition::PASS);
+    assert_eq!(performed(&d), Ok(HostOp::Stat { at: ht("/proc/1/fd/5", true), nofollow: false, out: 0x9000 }));
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::STATX, [CWD, 0x1000, 0x1100, 0x7ff, 0x9000, 0]), &mut mem);
+    assert_eq!(
+        performed(&d),
+        Ok(HostOp::Statx { at: ht("/proc/1/cwd", true), nofollow: false, flags: 0, mask: 0x7ff, out: 0x9000 }),
+        "AT_SYMLINK_NOFOLLOW means nothing for the dirfd's own file"
+    );
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::NEWFSTATAT, [5, 0x1000, 0x9000, 0x8000, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Err(Errno::EINVAL)), "unknown flag");
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::NEWFSTATAT, [5, 0x1000, 0x9000, 0, 0, 0]), &mut mem);
     assert_eq!(d, Disposition::Emulate(Err(Errno::ENOENT)));
 }
@@ -173,21 +215,17 @@ fn openat2_scoping_is_done_in_the_view_and_cleared_for_the_host() {
     let how = |flags: u64, resolve: u64| [flags.to_le_bytes(), 0u64.to_le_bytes(), resolve.to_le_bytes()].concat();
     mem.map(0x5000, how(0, 0x08)); // RESOLVE_BENEATH
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT2, [5, 0x1000, 0x5000, 24, 0, 0]), &mut mem);
-    assert_eq!(rewritten(&d, 1), Ok("/home/u/src/main.c".into()));
-    let copied = rewritten(&d, 2).map(|s| s.into_bytes());
-    // The copy (minus the last byte the helper strips) has the scoping cleared and
-    // RESOLVE_NO_SYMLINKS (4) set, so a symlink swapped in after the lookup is not followed.
-    assert_eq!(copied.unwrap()[16..23], [4, 0, 0, 0, 0, 0, 0]);
+    // The scoping is cleared and RESOLVE_NO_SYMLINKS (4) set, so a symlink swapped in after
+    // the lookup is not followed.
+    assert_eq!(performed(&d), Ok(HostOp::Open { at: ht("/home/u/src/main.c", false), flags: 0, mode: 0, resolve: 4, umask: 0 }));
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT2, [5, 0x2000, 0x5000, 24, 0, 0]), &mut mem);
     assert_eq!(d, Disposition::Emulate(Err(Errno::EXDEV)), "`..` above the dirfd under BENEATH");
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT2, [5, 0x1000, 0x5000, 8, 0, 0]), &mut mem);
     assert_eq!(d, Disposition::Emulate(Err(Errno::EINVAL)), "open_how too small");
-    // A larger open_how is passed on as the 24 bytes copied, with the size saying so.
+    // A larger open_how is read as the 24 bytes viewos knows.
     mem.map(0x6000, [how(0, 0), vec![0; 8]].concat());
-    match m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT2, [5, 0x1000, 0x6000, 32, 0, 0]), &mut mem) {
-        Disposition::Rewrite { args, .. } => assert_eq!((args.get(0) as i64, args.get(3)), (-100, 24)),
-        other => panic!("{other:?}"),
-    }
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT2, [5, 0x1000, 0x6000, 32, 0, 0]), &mut mem);
+    assert_eq!(target(&d), Ok("/home/u/src/main.c".into()));
 }
 
 #[test]
@@ -275,30 +313,36 @@ fn what_the_view_cannot_virtualize_is_refused_in_the_filter() {
 }
 
 #[test]
-fn opens_become_openat2_refusing_symlinks_on_the_host_path() {
+fn opens_are_made_by_the_monitor_refusing_symlinks_on_the_host_path() {
     let mut m = monitor();
     let mut mem = mem_with(&[(0x1000, "/src/main.c")]);
     // open("/src/main.c", O_RDONLY | garbage bit, mode garbage): openat2 would refuse both.
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPEN, [0x1000, 0x8000_0000, 0o777, 0, 0, 0]), &mut mem);
-    match &d {
-        Disposition::Rewrite { nr: Some(n), args, scratch, .. } => {
-            assert_eq!(*n, Sysno(nr::OPENAT2));
+    let op = performed(&d).unwrap();
+    assert_eq!(op, HostOp::Open { at: ht("/home/u/src/main.c", false), flags: 0, mode: 0, resolve: 4, umask: 0 });
+    // An adapter without fd installation makes the guest run it as openat2 instead.
+    match op.as_rewrite() {
+        Some(Disposition::Rewrite { nr: Some(n), args, .. }) => {
+            assert_eq!(n, Sysno(nr::OPENAT2));
             assert_eq!((args.get(0) as i64, args.get(3)), (-100, 24));
-            let how = &scratch.iter().find(|s| s.arg == 2).unwrap().data;
-            let word = |i: usize| u64::from_le_bytes(how[i * 8..i * 8 + 8].try_into().unwrap());
-            assert_eq!((word(0), word(1), word(2)), (0, 0, 4), "flags cleaned, no mode, RESOLVE_NO_SYMLINKS");
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(rewritten(&d, 1), Ok("/home/u/src/main.c".into()));
-    // creat keeps its mode.
+    // creat keeps its mode, and the umask the guest set applies.
+    let _ = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::UMASK, [0o1077, 0, 0, 0, 0, 0]), &mut mem);
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::CREAT, [0x1000, 0o640, 0, 0, 0, 0]), &mut mem);
-    match &d {
-        Disposition::Rewrite { scratch, .. } => {
-            let how = &scratch.iter().find(|s| s.arg == 2).unwrap().data;
-            assert_eq!(u64::from_le_bytes(how[8..16].try_into().unwrap()), 0o640);
-            assert_eq!(u64::from_le_bytes(how[..8].try_into().unwrap()), 0o1101);
-        }
-        other => panic!("{other:?}"),
+    assert_eq!(performed(&d), Ok(HostOp::Open { at: ht("/home/u/src/main.c", false), flags: 0o1101, mode: 0o640, resolve: 4, umask: 0o077 }));
+}
+
+#[test]
+fn a_thread_that_changed_its_credentials_is_acted_for_with_its_own() {
+    let mut m = monitor();
+    let mut mem = mem_with(&[(0x1000, "/src/main.c")]);
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::SETRESUID, [65534, 65534, 65534, 0, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::PASS);
+    assert!(m.on_clone(Tid(1), Tid(2), crate::process::CloneFlags(0)));
+    for tid in [Tid(1), Tid(2)] {
+        let d = m.on_syscall_enter(Nanos(0), tid, call(nr::STAT, [0x1000, 0x9000, 0, 0, 0, 0]), &mut mem);
+        assert!(matches!(d, Disposition::Perform { creds: Some(t), .. } if t == tid), "{d:?}");
     }
 }

@@ -1,0 +1,213 @@
+//! Host calls made by the monitor on a guest's behalf ([`Disposition::Perform`]).
+//!
+//! Every target is reached with `openat2(RESOLVE_NO_SYMLINKS)` (the view resolved every
+//! symlink already; one met now was swapped in after the lookup, and is refused with
+//! `ELOOP`), then the call is made on that fd (`AT_EMPTY_PATH`) or, for calls on a name, on
+//! its parent directory's fd. Opens probe the file with `O_PATH` first: regular files and
+//! directories are reopened through `/proc/self/fd` with the guest's flags; a FIFO, whose
+//! open may block until a peer arrives, is opened by a thread of its own so the monitor
+//! never waits on a guest; other special files are opened with `O_NOCTTY`.
+//!
+//! [`Disposition::Perform`]: viewos_core::Disposition::Perform
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use viewos_core::{Errno, GuestAddr, GuestMem, HostOp, HostTarget};
+
+use crate::sys;
+
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+
+fn errno(e: std::io::Error) -> Errno {
+    Errno(e.raw_os_error().unwrap_or(libc::EIO) as u16)
+}
+
+fn resolve_of(at: &HostTarget) -> u64 {
+    if at.magic { 0 } else { RESOLVE_NO_SYMLINKS }
+}
+
+/// An `O_PATH` fd of the target (of a final symlink itself with `nofollow`).
+fn path_fd(at: &HostTarget, nofollow: bool) -> Result<OwnedFd, Errno> {
+    let flags = libc::O_PATH | libc::O_CLOEXEC | if nofollow { libc::O_NOFOLLOW } else { 0 };
+    sys::openat2(libc::AT_FDCWD, &at.path, flags as u64, 0, resolve_of(at)).map_err(errno)
+}
+
+/// An `O_PATH` fd of the target's parent directory, and the final name.
+fn parent_fd(at: &HostTarget) -> Result<(OwnedFd, Vec<u8>), Errno> {
+    let (dir, name) = at.split().ok_or(Errno::EBUSY)?;
+    let fd = sys::openat2(libc::AT_FDCWD, dir, (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64, 0, resolve_of(at)).map_err(errno)?;
+    Ok((fd, name.to_vec()))
+}
+
+/// The credentials of a guest thread that changed its own, taken on by the monitor's
+/// calling thread for the duration of one call (filesystem uid and gid, supplementary
+/// groups; a non-zero fsuid drops the filesystem capabilities as it does for the guest).
+pub struct AsGuest {
+    old: Option<(u32, u32, Vec<u32>)>,
+}
+
+impl AsGuest {
+    /// Takes on `tid`'s credentials (as `/proc/TID/status` shows them), or none.
+    pub fn new(tid: Option<i32>) -> Result<AsGuest, Errno> {
+        let Some(tid) = tid else { return Ok(AsGuest { old: None }) };
+        let status = std::fs::read_to_string(format!("/proc/{tid}/status")).map_err(|_| Errno::ESRCH)?;
+        let field = |name: &str| -> Vec<u32> {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|rest| rest.split_whitespace().filter_map(|v| v.parse().ok()).collect())
+                .unwrap_or_default()
+        };
+        let (uid, gid, groups) = (field("Uid:"), field("Gid:"), field("Groups:"));
+        let (Some(&fsuid), Some(&fsgid)) = (uid.get(3), gid.get(3)) else { return Err(Errno::ESRCH) };
+        let old_groups = sys::thread_groups();
+        if groups != old_groups {
+            sys::set_thread_groups(&groups).map_err(|_| Errno::EPERM)?;
+        }
+        let old_gid = sys::setfsgid(fsgid);
+        let old_uid = sys::setfsuid(fsuid);
+        Ok(AsGuest { old: Some((old_uid, old_gid, old_groups)) })
+    }
+}
+
+impl Drop for AsGuest {
+    fn drop(&mut self) {
+        if let Some((uid, gid, groups)) = self.old.take() {
+            sys::setfsuid(uid);
+            sys::setfsgid(gid);
+            if sys::thread_groups() != groups {
+                let _ = sys::set_thread_groups(&groups);
+            }
+        }
+    }
+}
+
+/// Runs `f` with the process umask set to `mask`.
+fn with_umask<T>(mask: u32, f: impl FnOnce() -> T) -> T {
+    let old = sys::umask(mask);
+    let r = f();
+    sys::umask(old);
+    r
+}
+
+/// Makes a non-open op, writing its output into guest memory. The result is the guest's.
+pub fn perform(op: &HostOp, mem: &mut dyn GuestMem) -> Result<u64, Errno> {
+    match op {
+        HostOp::Stat { at, nofollow, out } => {
+            let fd = path_fd(at, *nofollow)?;
+            let st = sys::fstat_bytes(fd.as_raw_fd()).map_err(errno)?;
+            mem.write(GuestAddr(*out), &st)?;
+            Ok(0)
+        }
+        HostOp::Statx { at, nofollow, flags, mask, out } => {
+            let fd = path_fd(at, *nofollow)?;
+            let st = sys::statx_bytes(fd.as_raw_fd(), *flags, *mask).map_err(errno)?;
+            mem.write(GuestAddr(*out), &st)?;
+            Ok(0)
+        }
+        HostOp::Access { at, nofollow, mode, flags } => {
+            let fd = path_fd(at, *nofollow)?;
+            sys::faccess_empty(fd.as_raw_fd(), *mode, *flags).map_err(errno).map(|()| 0)
+        }
+        HostOp::Readlink { at, buf, size } => {
+            let target = if at.magic {
+                // readlinkat(fd, ""): the symlink the guest's fd holds.
+                let fd = path_fd(at, false)?;
+                sys::readlinkat(fd.as_raw_fd(), b"", *size as usize)
+            } else {
+                let (dir, name) = parent_fd(at)?;
+                sys::readlinkat(dir.as_raw_fd(), &name, *size as usize)
+            }
+            .map_err(errno)?;
+            mem.write(GuestAddr(*buf), &target)?;
+            Ok(target.len() as u64)
+        }
+        HostOp::Statfs { at, out } => {
+            let fd = path_fd(at, false)?;
+            let st = sys::fstatfs_bytes(fd.as_raw_fd()).map_err(errno)?;
+            mem.write(GuestAddr(*out), &st)?;
+            Ok(0)
+        }
+        HostOp::Unlink { at, rmdir } => {
+            let (dir, name) = parent_fd(at)?;
+            sys::unlinkat(dir.as_raw_fd(), &name, if *rmdir { libc::AT_REMOVEDIR } else { 0 }).map_err(errno).map(|()| 0)
+        }
+        HostOp::Mkdir { at, mode, umask } => {
+            let (dir, name) = parent_fd(at)?;
+            with_umask(*umask, || sys::mkdirat(dir.as_raw_fd(), &name, *mode)).map_err(errno).map(|()| 0)
+        }
+        HostOp::Rename { from, to, flags } => {
+            let (fdir, fname) = parent_fd(from)?;
+            let (tdir, tname) = parent_fd(to)?;
+            sys::renameat2(fdir.as_raw_fd(), &fname, tdir.as_raw_fd(), &tname, *flags).map_err(errno).map(|()| 0)
+        }
+        HostOp::Chmod { at, mode, nofollow } => {
+            let fd = path_fd(at, *nofollow)?;
+            let flags = if *nofollow { libc::AT_SYMLINK_NOFOLLOW as u32 } else { 0 };
+            sys::fchmod_empty(fd.as_raw_fd(), *mode, flags).map_err(errno).map(|()| 0)
+        }
+        HostOp::Open { .. } => Err(Errno::ENOSYS),
+    }
+}
+
+/// How an open goes on.
+pub enum Opened {
+    /// The open file, to install in the guest's table.
+    Ready(OwnedFd),
+    /// A FIFO: open it with [`open_fifo`] where blocking harms no one else.
+    Fifo { probe: OwnedFd, flags: i32 },
+}
+
+fn proc_self_fd(fd: &OwnedFd) -> Vec<u8> {
+    format!("/proc/self/fd/{}", fd.as_raw_fd()).into_bytes()
+}
+
+/// Opens like the guest's `open` would (`HostOp::Open`), in the monitor.
+pub fn open(op: &HostOp) -> Result<Opened, Errno> {
+    let HostOp::Open { at, flags, mode, resolve, umask } = op else { return Err(Errno::ENOSYS) };
+    let flags = *flags as i32;
+    let creating = flags & libc::O_CREAT != 0;
+    // O_TMPFILE names a directory to create an unnamed file in: nothing to probe.
+    if flags & libc::O_TMPFILE == libc::O_TMPFILE {
+        let fd = with_umask(*umask, || sys::openat2(libc::AT_FDCWD, &at.path, (flags | libc::O_CLOEXEC) as u64, *mode, *resolve));
+        return fd.map(Opened::Ready).map_err(errno);
+    }
+    let probe_flags = libc::O_PATH | libc::O_CLOEXEC | (flags & libc::O_NOFOLLOW);
+    let probe = match sys::openat2(libc::AT_FDCWD, &at.path, probe_flags as u64, 0, *resolve) {
+        Ok(p) => p,
+        Err(e) if creating && e.raw_os_error() == Some(libc::ENOENT) => {
+            // Create it. O_NONBLOCK in case another process made a FIFO there meanwhile;
+            // taken off again for what the guest did not ask.
+            let fl = flags | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK;
+            let fd = with_umask(*umask, || sys::openat2(libc::AT_FDCWD, &at.path, fl as u64, *mode, *resolve)).map_err(errno)?;
+            if flags & libc::O_NONBLOCK == 0 {
+                let cur = sys::get_fl(fd.as_raw_fd()).map_err(errno)?;
+                sys::set_fl(fd.as_raw_fd(), cur & !libc::O_NONBLOCK).map_err(errno)?;
+            }
+            return Ok(Opened::Ready(fd));
+        }
+        Err(e) => return Err(errno(e)),
+    };
+    let kind = sys::fstat_bytes(probe.as_raw_fd()).map(|st| sys::stat_type(&st)).map_err(errno)?;
+    if kind == libc::S_IFLNK {
+        // O_NOFOLLOW met a final symlink.
+        return Err(Errno::ELOOP);
+    }
+    if creating && flags & libc::O_EXCL != 0 {
+        return Err(Errno::EEXIST);
+    }
+    // Reopened through the probe: the kernel checks permissions again, as for the guest.
+    let reflags = (flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW)) | libc::O_CLOEXEC;
+    match kind {
+        libc::S_IFREG | libc::S_IFDIR => {
+            sys::openat2(libc::AT_FDCWD, &proc_self_fd(&probe), reflags as u64, 0, 0).map(Opened::Ready).map_err(errno)
+        }
+        libc::S_IFIFO if flags & libc::O_NONBLOCK == 0 => Ok(Opened::Fifo { probe, flags: reflags }),
+        _ => sys::openat2(libc::AT_FDCWD, &proc_self_fd(&probe), (reflags | libc::O_NOCTTY) as u64, 0, 0).map(Opened::Ready).map_err(errno),
+    }
+}
+
+/// The blocking open of a FIFO (until a peer opens the other end).
+pub fn open_fifo(probe: &OwnedFd, flags: i32) -> Result<OwnedFd, Errno> {
+    sys::openat2(libc::AT_FDCWD, &proc_self_fd(probe), flags as u64, 0, 0).map_err(errno)
+}

@@ -1,0 +1,165 @@
+//! Host calls the adapter makes itself, in the monitor, on a guest's behalf
+//! ([`crate::Disposition::Perform`]): the guest's call never reaches the kernel as the
+//! guest's; the monitor makes the equivalent call on the host path the view resolved, with
+//! the guest's credentials and umask, writes what the call returns into guest memory, and
+//! answers the guest with its result. This is the fast route (one seccomp notification, no
+//! ptrace stop) and it is immune to the guest changing its path buffer after the lookup,
+//! since the monitor calls with its own copy.
+//!
+//! The adapter must reach a [`HostTarget`] without following any symlink the view did not
+//! resolve (`openat2` with `RESOLVE_NO_SYMLINKS`, then `*at` calls on that fd or on its
+//! parent): a guest that swaps a directory for a symlink between the lookup and the call
+//! gets `ELOOP`, never a file outside the view.
+
+use viewos_abi::x86_64::flags::{AT_FDCWD, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_PATH, O_TMPFILE, VALID_OPEN_FLAGS};
+use viewos_abi::{Sysno, SyscallArgs, x86_64::nr};
+
+use crate::dispatch::{Disposition, Scratch};
+
+/// `sizeof(struct open_how)` (flags, mode, resolve).
+pub const OPEN_HOW_SIZE: usize = 24;
+
+/// A host path the view resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostTarget {
+    /// Absolute host path (no NUL). A trailing `/` is kept when the guest wrote one.
+    pub path: Vec<u8>,
+    /// The lookup ended on a `/proc` magic link (`/proc/PID/fd/N`, `cwd`, ...) whose object
+    /// has no path in the view, for the kernel to follow: the adapter may follow that one
+    /// link (and only `/proc/PID` precedes it, no symlink).
+    pub magic: bool,
+}
+
+impl HostTarget {
+    /// The directory part and the final name, for calls made on a parent directory.
+    /// `None` for `/` (it has no parent).
+    pub fn split(&self) -> Option<(&[u8], &[u8])> {
+        let p = &self.path;
+        let trimmed = p.len() - p.iter().rev().take_while(|&&b| b == b'/').count();
+        let slash = p[..trimmed].iter().rposition(|&b| b == b'/')?;
+        let dir = if slash == 0 { &p[..1] } else { &p[..slash] };
+        Some((dir, &p[slash + 1..]))
+    }
+}
+
+/// One host call, with the guest addresses its output goes to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostOp {
+    /// `struct stat` (144 bytes) of the target (of a final symlink itself with `nofollow`)
+    /// written at `out`.
+    Stat { at: HostTarget, nofollow: bool, out: u64 },
+    /// `struct statx` (256 bytes) at `out`; `flags` are the guest's `AT_STATX_*` bits.
+    Statx { at: HostTarget, nofollow: bool, flags: u32, mask: u32, out: u64 },
+    /// `faccessat2`; `flags` may hold `AT_EACCESS`.
+    Access { at: HostTarget, nofollow: bool, mode: u32, flags: u32 },
+    /// `readlinkat` of the target itself, at most `size` bytes to `buf`.
+    Readlink { at: HostTarget, buf: u64, size: u64 },
+    /// `struct statfs` (120 bytes) at `out`.
+    Statfs { at: HostTarget, out: u64 },
+    /// An open whose fd is installed in the guest's table; `flags`, `mode` and `resolve` as
+    /// `openat2` takes them (already valid for it), `umask` the guest's.
+    Open { at: HostTarget, flags: u64, mode: u64, resolve: u64, umask: u32 },
+    /// `unlinkat` (with `AT_REMOVEDIR` for `rmdir`) of the final name in its parent.
+    Unlink { at: HostTarget, rmdir: bool },
+    /// `mkdirat` of the final name, `mode` before the guest's `umask`.
+    Mkdir { at: HostTarget, mode: u32, umask: u32 },
+    /// `renameat2` of one final name to another.
+    Rename { from: HostTarget, to: HostTarget, flags: u32 },
+    /// `fchmodat2` of the target (of a final symlink itself with `nofollow`).
+    Chmod { at: HostTarget, mode: u32, nofollow: bool },
+}
+
+impl HostOp {
+    /// Short name, for traces.
+    pub fn name(&self) -> &'static str {
+        match self {
+            HostOp::Stat { .. } => "stat",
+            HostOp::Statx { .. } => "statx",
+            HostOp::Access { .. } => "access",
+            HostOp::Readlink { .. } => "readlink",
+            HostOp::Statfs { .. } => "statfs",
+            HostOp::Open { .. } => "open",
+            HostOp::Unlink { .. } => "unlink",
+            HostOp::Mkdir { .. } => "mkdir",
+            HostOp::Rename { .. } => "rename",
+            HostOp::Chmod { .. } => "chmod",
+        }
+    }
+
+    /// The host path(s) the op works on, for traces.
+    pub fn paths(&self) -> Vec<&[u8]> {
+        match self {
+            HostOp::Rename { from, to, .. } => vec![&from.path, &to.path],
+            HostOp::Stat { at, .. }
+            | HostOp::Statx { at, .. }
+            | HostOp::Access { at, .. }
+            | HostOp::Readlink { at, .. }
+            | HostOp::Statfs { at, .. }
+            | HostOp::Open { at, .. }
+            | HostOp::Unlink { at, .. }
+            | HostOp::Mkdir { at, .. }
+            | HostOp::Chmod { at, .. } => vec![&at.path],
+        }
+    }
+
+    /// For an adapter that cannot install an fd in the guest (ptrace only): the same open
+    /// as a rewrite of the guest's call into `openat2(AT_FDCWD, path, how, 24)`, which the
+    /// guest then makes itself with its own umask and credentials. `None` for other ops,
+    /// which any adapter can perform.
+    pub fn as_rewrite(&self) -> Option<Disposition> {
+        let HostOp::Open { at, flags, mode, resolve, .. } = self else { return None };
+        let mut path = at.path.clone();
+        path.push(0);
+        let how = [flags.to_le_bytes(), mode.to_le_bytes(), resolve.to_le_bytes()].concat();
+        let scratch = vec![Scratch { arg: 1, data: path, relocs: Vec::new() }, Scratch { arg: 2, data: how, relocs: Vec::new() }];
+        let args = SyscallArgs([AT_FDCWD as i64 as u64, 0, 0, OPEN_HOW_SIZE as u64, 0, 0]);
+        Some(Disposition::Rewrite { nr: Some(Sysno(nr::OPENAT2)), args, scratch, inspect: false })
+    }
+}
+
+/// The `open_how` flags and mode `openat2` accepts for what `open`/`openat` were given:
+/// `openat2` refuses unknown flags, a mode without `O_CREAT`/`O_TMPFILE`, and flags that
+/// mean nothing with `O_PATH`, all of which `open` ignores.
+pub fn openat2_flags(flags: u64, mode: u64) -> (u64, u64) {
+    let mut flags = flags & VALID_OPEN_FLAGS;
+    if flags & O_PATH != 0 {
+        flags &= O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    }
+    let mode = if flags & (O_CREAT | O_TMPFILE) != 0 { mode & 0o7777 } else { 0 };
+    (flags, mode)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(p: &str) -> HostTarget {
+        HostTarget { path: p.as_bytes().to_vec(), magic: false }
+    }
+
+    #[test]
+    fn split_takes_the_final_name() {
+        assert_eq!(t("/a/b").split(), Some((&b"/a"[..], &b"b"[..])));
+        assert_eq!(t("/a").split(), Some((&b"/"[..], &b"a"[..])));
+        assert_eq!(t("/a/b/").split(), Some((&b"/a"[..], &b"b/"[..])));
+        assert_eq!(t("/").split(), None);
+    }
+
+    #[test]
+    fn open_rewrites_to_openat2() {
+        let op = HostOp::Open { at: t("/h/f"), flags: 0o100, mode: 0o644, resolve: 4, umask: 0o22 };
+        let Some(Disposition::Rewrite { nr, args, scratch, .. }) = op.as_rewrite() else { panic!() };
+        assert_eq!(nr, Some(Sysno(nr::OPENAT2)));
+        assert_eq!(args.get(3), 24);
+        assert_eq!(scratch[0].data, b"/h/f\0");
+        assert_eq!(&scratch[1].data[..8], &0o100u64.to_le_bytes());
+        assert!(HostOp::Unlink { at: t("/x"), rmdir: false }.as_rewrite().is_none());
+    }
+
+    #[test]
+    fn openat2_flags_drop_what_open_ignores() {
+        assert_eq!(openat2_flags(0o2 | 1 << 40, 0o644), (0o2, 0));
+        assert_eq!(openat2_flags(O_CREAT, 0o100644), (O_CREAT, 0o644));
+        assert_eq!(openat2_flags(O_PATH | O_CREAT | O_CLOEXEC, 0o644), (O_PATH | O_CLOEXEC, 0));
+    }
+}

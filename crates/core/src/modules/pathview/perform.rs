@@ -1,0 +1,214 @@
+//! The fast route: path calls the monitor makes itself on the host path the view resolved
+//! ([`Disposition::Perform`]), so they need one seccomp notification and no ptrace stop.
+//! The guest's flags are checked here first, as the kernel checks them before any lookup.
+
+use viewos_abi::x86_64::flags::{AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CREAT, O_TMPFILE, O_TRUNC, O_WRONLY};
+use viewos_abi::x86_64::flags::{RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS, RESOLVE_NO_XDEV};
+use viewos_abi::x86_64::nr;
+use viewos_abi::{Errno, SyscallArgs};
+use viewos_path::GuestPath;
+
+use crate::dispatch::{Ctx, Disposition};
+use crate::hostop::{HostOp, HostTarget, openat2_flags};
+use crate::process::Tid;
+
+use super::{PathView, procfs};
+
+const AT_NO_AUTOMOUNT: u64 = 0x800;
+const AT_EACCESS: u64 = 0x200;
+const AT_REMOVEDIR: u64 = 0x200;
+const AT_STATX_SYNC_TYPE: u64 = 0x6000;
+const STATX_RESERVED: u64 = 0x8000_0000;
+const RENAME_NOREPLACE: u64 = 1;
+const RENAME_EXCHANGE: u64 = 2;
+const RENAME_WHITEOUT: u64 = 4;
+
+/// The calls the monitor makes itself.
+pub const PERFORMED: [u32; 25] = [
+    nr::STAT,
+    nr::LSTAT,
+    nr::NEWFSTATAT,
+    nr::STATX,
+    nr::ACCESS,
+    nr::FACCESSAT,
+    nr::FACCESSAT2,
+    nr::READLINK,
+    nr::READLINKAT,
+    nr::STATFS,
+    nr::OPEN,
+    nr::OPENAT,
+    nr::OPENAT2,
+    nr::CREAT,
+    nr::UNLINK,
+    nr::UNLINKAT,
+    nr::RMDIR,
+    nr::MKDIR,
+    nr::MKDIRAT,
+    nr::RENAME,
+    nr::RENAMEAT,
+    nr::RENAMEAT2,
+    nr::CHMOD,
+    nr::FCHMODAT,
+    nr::FCHMODAT2,
+];
+
+/// `EINVAL` for flags the kernel refuses before looking anything up.
+pub fn precheck(n: u32, args: &SyscallArgs) -> Result<(), Errno> {
+    let bad = |v: u64, allowed: u64| if v & !allowed != 0 { Err(Errno::EINVAL) } else { Ok(()) };
+    match n {
+        nr::NEWFSTATAT => bad(args.get(3), AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH),
+        nr::STATX => {
+            let f = args.get(2) as u32 as u64;
+            bad(f, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE)?;
+            if f & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE || args.get(3) as u32 as u64 & STATX_RESERVED != 0 {
+                return Err(Errno::EINVAL);
+            }
+            Ok(())
+        }
+        nr::ACCESS => bad(args.get(1) as u32 as u64, 7),
+        nr::FACCESSAT => bad(args.get(2) as u32 as u64, 7),
+        nr::FACCESSAT2 => {
+            bad(args.get(2) as u32 as u64, 7)?;
+            bad(args.get(3) as u32 as u64, AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)
+        }
+        nr::READLINK if args.get(2) as i32 <= 0 => Err(Errno::EINVAL),
+        nr::READLINKAT if args.get(3) as i32 <= 0 => Err(Errno::EINVAL),
+        nr::UNLINKAT => bad(args.get(2) as u32 as u64, AT_REMOVEDIR),
+        nr::RENAMEAT2 => {
+            let f = args.get(4) as u32 as u64;
+            bad(f, RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)?;
+            if f & RENAME_NOREPLACE != 0 && f & (RENAME_EXCHANGE | RENAME_WHITEOUT) != 0 {
+                return Err(Errno::EINVAL);
+            }
+            if f & RENAME_EXCHANGE != 0 && f & RENAME_WHITEOUT != 0 {
+                return Err(Errno::EINVAL);
+            }
+            Ok(())
+        }
+        nr::FCHMODAT2 => bad(args.get(3) as u32 as u64, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH),
+        _ => Ok(()),
+    }
+}
+
+/// One path argument as looked up: `None` when the call names its dirfd itself (an empty
+/// path with `AT_EMPTY_PATH`), else the host path and the guest path.
+pub type Looked = Option<(Vec<u8>, GuestPath)>;
+
+impl PathView {
+    /// The target of a path argument: what the lookup found, or the object of the dirfd
+    /// (`/proc/TID/fd/N`, `/proc/TID/cwd`) for a call that names its dirfd itself.
+    fn target(tid: Tid, looked: &Looked, dirfd: Option<u64>) -> HostTarget {
+        match looked {
+            Some((host, _)) => HostTarget { path: host.clone(), magic: procfs::is_magic(trim_slash(host)) },
+            None => {
+                let fd = dirfd.map_or(AT_FDCWD, |d| d as u32 as i32);
+                let path = if fd == AT_FDCWD { format!("/proc/{}/cwd", tid.0) } else { format!("/proc/{}/fd/{fd}", tid.0) };
+                HostTarget { path: path.into_bytes(), magic: true }
+            }
+        }
+    }
+
+    /// `EBUSY` for a mount point of the view (a bind's `DST`, `/`): removing or renaming
+    /// it would act on the bind's source on the host.
+    fn not_mount_point(&self, guest: &GuestPath) -> Result<(), Errno> {
+        if self.view.mount_point(guest).as_ref() == Some(guest) { Err(Errno::EBUSY) } else { Ok(()) }
+    }
+
+    /// The host call for path call `n`, its path arguments looked up (`looked`, in
+    /// `path_args` order, `how` the copied `open_how` for `openat2`).
+    pub(super) fn perform(&self, ctx: &Ctx<'_>, n: u32, args: &SyscallArgs, looked: &[Looked], how: Option<&[u8]>) -> Disposition {
+        match self.host_op(ctx, n, args, looked, how) {
+            Ok(op) => {
+                let creds = ctx.procs.thread(ctx.tid).filter(|t| t.creds_changed).map(|_| ctx.tid);
+                Disposition::Perform { op, creds }
+            }
+            Err(e) => Disposition::Emulate(Err(e)),
+        }
+    }
+
+    fn host_op(&self, ctx: &Ctx<'_>, n: u32, args: &SyscallArgs, looked: &[Looked], how: Option<&[u8]>) -> Result<HostOp, Errno> {
+        let tid = ctx.tid;
+        let a = |i: usize| args.get(i);
+        let first = looked.first().ok_or(Errno::EFAULT)?;
+        // The dirfd of the first path argument of an `*at` call.
+        let at = |dirfd: usize| Self::target(tid, first, Some(a(dirfd)));
+        let plain = || Self::target(tid, first, None);
+        let umask = ctx.procs.fs(tid).map_or(0o022, |f| f.umask);
+        Ok(match n {
+            nr::STAT => HostOp::Stat { at: plain(), nofollow: false, out: a(1) },
+            nr::LSTAT => HostOp::Stat { at: plain(), nofollow: true, out: a(1) },
+            nr::NEWFSTATAT => HostOp::Stat { at: at(0), nofollow: first.is_some() && a(3) & AT_SYMLINK_NOFOLLOW != 0, out: a(2) },
+            nr::STATX => {
+                let f = a(2) as u32 as u64;
+                HostOp::Statx {
+                    at: at(0),
+                    nofollow: first.is_some() && f & AT_SYMLINK_NOFOLLOW != 0,
+                    flags: (f & (AT_STATX_SYNC_TYPE | AT_NO_AUTOMOUNT)) as u32,
+                    mask: a(3) as u32,
+                    out: a(4),
+                }
+            }
+            nr::ACCESS => HostOp::Access { at: plain(), nofollow: false, mode: a(1) as u32, flags: 0 },
+            nr::FACCESSAT => HostOp::Access { at: at(0), nofollow: false, mode: a(2) as u32, flags: 0 },
+            nr::FACCESSAT2 => {
+                let f = a(3) as u32 as u64;
+                HostOp::Access { at: at(0), nofollow: first.is_some() && f & AT_SYMLINK_NOFOLLOW != 0, mode: a(2) as u32, flags: (f & AT_EACCESS) as u32 }
+            }
+            nr::READLINK => HostOp::Readlink { at: plain(), buf: a(1), size: a(2) },
+            nr::READLINKAT => HostOp::Readlink { at: at(0), buf: a(2), size: a(3) },
+            nr::STATFS => HostOp::Statfs { at: plain(), out: a(1) },
+            nr::OPEN | nr::CREAT | nr::OPENAT | nr::OPENAT2 => {
+                let at = if n == nr::OPENAT || n == nr::OPENAT2 { at(0) } else { plain() };
+                let (flags, mode, resolve) = match n {
+                    nr::OPEN => (a(1), a(2), 0),
+                    nr::CREAT => (O_CREAT | O_WRONLY | O_TRUNC, a(1), 0),
+                    nr::OPENAT => (a(2), a(3), 0),
+                    _ => {
+                        let how = how.ok_or(Errno::EFAULT)?;
+                        let word = |i: usize| u64::from_le_bytes(how[i * 8..i * 8 + 8].try_into().expect("24 bytes"));
+                        // The view's scoping is done; on the host path it would misfire (an
+                        // absolute path under BENEATH, a bind's source under NO_XDEV).
+                        (word(0), word(1), word(2) & !(RESOLVE_BENEATH | RESOLVE_IN_ROOT | RESOLVE_NO_XDEV))
+                    }
+                };
+                // openat2 checks its own arguments strictly; open/openat ignore junk.
+                let (flags, mode) = if n == nr::OPENAT2 { (flags, mode) } else { openat2_flags(flags, mode) };
+                let resolve = resolve | if at.magic { 0 } else { RESOLVE_NO_SYMLINKS };
+                let umask = if flags & (O_CREAT | O_TMPFILE) != 0 { umask } else { 0 };
+                HostOp::Open { at, flags, mode, resolve, umask }
+            }
+            nr::UNLINK | nr::RMDIR | nr::UNLINKAT => {
+                let (at, rmdir) = match n {
+                    nr::UNLINKAT => (at(0), a(2) & AT_REMOVEDIR != 0),
+                    _ => (plain(), n == nr::RMDIR),
+                };
+                if let Some((_, g)) = first {
+                    self.not_mount_point(g)?;
+                }
+                HostOp::Unlink { at, rmdir }
+            }
+            nr::MKDIR => HostOp::Mkdir { at: plain(), mode: a(1) as u32 & 0o7777, umask },
+            nr::MKDIRAT => HostOp::Mkdir { at: at(0), mode: a(2) as u32 & 0o7777, umask },
+            nr::RENAME | nr::RENAMEAT | nr::RENAMEAT2 => {
+                let second = looked.get(1).ok_or(Errno::EFAULT)?;
+                let (Some((_, gf)), Some((_, gt))) = (first, second) else { return Err(Errno::ENOENT) };
+                self.not_mount_point(gf)?;
+                self.not_mount_point(gt)?;
+                // A rename never crosses a mount, bind mounts included.
+                if self.view.mount_point(gf) != self.view.mount_point(gt) {
+                    return Err(Errno::EXDEV);
+                }
+                let flags = if n == nr::RENAMEAT2 { a(4) as u32 } else { 0 };
+                HostOp::Rename { from: Self::target(tid, first, None), to: Self::target(tid, second, None), flags }
+            }
+            nr::CHMOD => HostOp::Chmod { at: plain(), mode: a(1) as u32 & 0o7777, nofollow: false },
+            nr::FCHMODAT => HostOp::Chmod { at: at(0), mode: a(2) as u32 & 0o7777, nofollow: false },
+            nr::FCHMODAT2 => HostOp::Chmod { at: at(0), mode: a(2) as u32 & 0o7777, nofollow: first.is_some() && a(3) & AT_SYMLINK_NOFOLLOW != 0 },
+            _ => return Err(Errno::ENOSYS),
+        })
+    }
+}
+
+fn trim_slash(p: &[u8]) -> &[u8] {
+    if p.len() > 1 && p.ends_with(b"/") { &p[..p.len() - 1] } else { p }
+}
