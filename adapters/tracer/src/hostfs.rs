@@ -44,6 +44,19 @@ impl Host for HostFs {
         HostPath::new(link.into_os_string().into_vec()).map_err(|_| Errno::ENOTDIR)
     }
 
+    fn may_chroot(&self, tid: Tid, host: &HostPath) -> Result<(), Errno> {
+        const CAP_SYS_CHROOT: u32 = 18;
+        let status = std::fs::read_to_string(format!("/proc/{}/status", tid.0)).map_err(|_| Errno::ESRCH)?;
+        let caps = status.lines().find_map(|l| l.strip_prefix("CapEff:")).and_then(|v| u64::from_str_radix(v.trim(), 16).ok()).unwrap_or(0);
+        if caps & (1 << CAP_SYS_CHROOT) == 0 {
+            return Err(Errno::EPERM);
+        }
+        // Search permission on the new root, as the kernel checks it.
+        use std::os::fd::AsRawFd;
+        let fd = crate::sys::openat2(libc::AT_FDCWD, host.as_bytes(), (libc::O_PATH | libc::O_CLOEXEC) as u64, 0, 0x04).map_err(errno)?;
+        crate::sys::faccess_empty(fd.as_raw_fd(), libc::X_OK as u32, libc::AT_EACCESS as u32).map_err(errno)
+    }
+
     fn read_head(&self, host: &HostPath) -> Vec<u8> {
         use std::io::Read;
         let mut head = Vec::with_capacity(4096);

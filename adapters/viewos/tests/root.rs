@@ -68,3 +68,41 @@ fn a_bad_root_is_refused_before_anything_runs() {
         assert!(text(&out.stderr).starts_with("viewos: --root"), "{}", text(&out.stderr));
     }
 }
+
+/// `chroot` inside a view is virtual: the directory becomes the process's `/` for every
+/// later lookup (and for exec), as a native `chroot` would make it; without
+/// `CAP_SYS_CHROOT` it is refused as natively.
+#[test]
+fn chroot_inside_a_view_matches_a_native_chroot() {
+    let Some(busybox) = ["/bin/busybox", "/usr/bin/busybox"].into_iter().find(|p| std::path::Path::new(p).exists()) else {
+        eprintln!("chroot: no busybox here (Debian package busybox-static); skipped");
+        return;
+    };
+    let d = format!("/tmp/viewos-chroot-{}", std::process::id());
+    let inner = format!("{d}/inner");
+    let _ = std::fs::remove_dir_all(&d);
+    for sub in ["bin", "etc/deep", "tmp"] {
+        std::fs::create_dir_all(format!("{inner}/{sub}")).unwrap();
+    }
+    std::fs::copy(busybox, format!("{inner}/bin/busybox")).unwrap();
+    for applet in ["sh", "cat", "ls", "pwd", "readlink"] {
+        symlink("busybox", format!("{inner}/bin/{applet}")).unwrap();
+    }
+    symlink("/etc/deep", format!("{inner}/abs")).unwrap();
+    std::fs::write(format!("{inner}/etc/hostname"), "chrooted\n").unwrap();
+    std::fs::write(format!("{d}/outside"), "outside\n").unwrap();
+    Command::new("chmod").args(["-R", "a+rX", &d]).status().unwrap();
+    let script = "cat /etc/hostname; pwd; ls /; cd /etc && pwd && cat hostname; ls /..; cd /abs && pwd; cat /../outside 2>&1; cat ../../../outside 2>&1; ls /bin | wc -l";
+    let chroot = ["/usr/sbin/chroot", "/sbin/chroot"].into_iter().find(|p| std::path::Path::new(p).exists()).unwrap_or("chroot");
+    for u in users() {
+        let native = command_as(u, chroot, &[&inner, "/bin/sh", "-c", script]).output().unwrap();
+        let b = format!("{d}:/cr");
+        let view = run_as(u, &["-b", &b, "--", chroot, "/cr/inner", "/bin/sh", "-c", script]);
+        assert_eq!(view.status.code(), native.status.code(), "{u:?}: {}", text(&view.stderr));
+        assert_eq!(text(&view.stdout), text(&native.stdout), "{u:?}: {}", text(&view.stderr));
+        if u.is_none() && is_root() {
+            assert!(text(&view.stdout).starts_with("chrooted\n/\n"), "{}", text(&view.stdout));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}

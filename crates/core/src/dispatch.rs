@@ -234,6 +234,11 @@ impl Monitor {
         &self.procs
     }
 
+    /// The process model, for tests and adapters that set state up directly.
+    pub fn processes_mut(&mut self) -> &mut Processes {
+        &mut self.procs
+    }
+
     /// Statistics so far.
     pub fn stats(&self) -> &Stats {
         &self.stats

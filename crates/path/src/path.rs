@@ -128,7 +128,7 @@ macro_rules! canonical_path {
 
             /// What follows `prefix`, in internal form: `""` for the path itself, else
             /// `/x/y`; `None` if `prefix` is not an ancestor-or-self.
-            pub(crate) fn strip_prefix(&self, prefix: &Self) -> Option<&[u8]> {
+            pub fn strip_prefix(&self, prefix: &Self) -> Option<&[u8]> {
                 let p = internal(&prefix.0);
                 let rest = internal(&self.0).strip_prefix(p)?;
                 (rest.is_empty() || rest[0] == b'/').then_some(rest)

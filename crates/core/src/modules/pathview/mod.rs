@@ -58,6 +58,12 @@ pub trait Host: Fs + Send {
     fn read_head(&self, _host: &HostPath) -> Vec<u8> {
         Vec::new()
     }
+
+    /// Whether thread `tid` may `chroot` (holds `CAP_SYS_CHROOT`), and may enter the
+    /// directory `host` (search permission), as the kernel checks for `chroot`.
+    fn may_chroot(&self, _tid: Tid, _host: &HostPath) -> Result<(), Errno> {
+        Err(Errno::EPERM)
+    }
 }
 
 /// The path-view module.
@@ -70,11 +76,14 @@ pub struct PathView {
     listing: BTreeMap<Tid, Vec<Vec<u8>>>,
     /// A `getsockname`/`getpeername` in flight: the size of the caller's buffer.
     sockname: BTreeMap<Tid, u32>,
+    /// The views of processes that called `chroot`, by their root (a guest path of the
+    /// view): built once, swapped in while such a process's calls are decided.
+    chroots: BTreeMap<Vec<u8>, View>,
 }
 
 impl PathView {
     pub fn new(view: View, host: Box<dyn Host>) -> PathView {
-        PathView { view, host, chdir: BTreeMap::new(), listing: BTreeMap::new(), sockname: BTreeMap::new() }
+        PathView { view, host, chdir: BTreeMap::new(), listing: BTreeMap::new(), sockname: BTreeMap::new(), chroots: BTreeMap::new() }
     }
 
     /// The guest path of an open directory, for a dirfd or `fchdir`.
@@ -90,8 +99,66 @@ impl PathView {
         GuestFs { host: &*self.host, view: &self.view, tgid, tid: ctx.tid.0 }
     }
 
+    /// The calling process's cwd, in its own namespace (below its root after a `chroot`;
+    /// a cwd left outside the root counts as the root).
     fn cwd(ctx: &Ctx<'_>) -> GuestPath {
-        ctx.procs.fs(ctx.tid).and_then(|fs| GuestPath::new(fs.cwd.clone()).ok()).unwrap_or_else(GuestPath::root)
+        let Some(fs) = ctx.procs.fs(ctx.tid) else { return GuestPath::root() };
+        let (Ok(cwd), Ok(root)) = (GuestPath::new(fs.cwd.clone()), GuestPath::new(fs.root.clone())) else { return GuestPath::root() };
+        match cwd.strip_prefix(&root) {
+            Some(rest) if !rest.is_empty() => GuestPath::new(rest.to_vec()).unwrap_or_else(|_| GuestPath::root()),
+            Some(_) => GuestPath::root(),
+            None => GuestPath::root(),
+        }
+    }
+
+    /// A guest path of the calling process's namespace, as a path of the view's.
+    fn outer(ctx: &Ctx<'_>, inner: &GuestPath) -> Vec<u8> {
+        match ctx.procs.fs(ctx.tid).map(|f| f.root.as_slice()) {
+            None | Some(b"/") => inner.as_bytes().to_vec(),
+            Some(root) if inner.is_root() => root.to_vec(),
+            Some(root) => [root, inner.as_bytes()].concat(),
+        }
+    }
+
+    /// `chroot(path)`: the directory becomes the process's `/` (shared by the threads and
+    /// `CLONE_FS` children that share its fs state, inherited on fork, kept across exec).
+    fn chroot(&mut self, ctx: &mut Ctx<'_>, path: GuestAddr, mem: &mut dyn GuestMem) -> Result<u64, Errno> {
+        let path = mem.read_cstr(path, MAX_CSTR - 1).map_err(Errno::from)?.ok_or(Errno::ENAMETOOLONG)?;
+        let (host, guest) = self.resolve_host(ctx, None, &path, Flags::EMPTY, false)?;
+        if self.host.lstat(&HostPath::new(host.clone()).map_err(|_| Errno::ENOENT)?)? != viewos_path::Kind::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        self.host.may_chroot(ctx.tid, &HostPath::new(host).map_err(|_| Errno::ENOENT)?)?;
+        let root = Self::outer(ctx, &guest);
+        if let Some(fs) = ctx.procs.fs_mut(ctx.tid) {
+            fs.root = root;
+        }
+        Ok(0)
+    }
+
+    /// The view as the calling process sees it (its chroot applied), swapped into
+    /// `self.view` for the duration of `f`.
+    fn in_own_view<T>(&mut self, ctx: &mut Ctx<'_>, f: impl FnOnce(&mut Self, &mut Ctx<'_>) -> T) -> T {
+        let root = ctx.procs.fs(ctx.tid).map(|fs| fs.root.clone()).unwrap_or_else(|| b"/".to_vec());
+        if root == b"/" {
+            return f(self, ctx);
+        }
+        let inner = match self.chroots.remove(&root) {
+            Some(v) => v,
+            None => {
+                let mut v = self.view.clone();
+                match GuestPath::new(root.clone()).map(|g| v.chroot(&g)) {
+                    Ok(Ok(())) => v,
+                    // The root was hidden since: nothing is reachable.
+                    _ => View::new(HostPath::new(b"/nonexistent/viewos-hidden-root".to_vec()).expect("absolute")),
+                }
+            }
+        };
+        let outer = std::mem::replace(&mut self.view, inner);
+        let r = f(self, ctx);
+        let inner = std::mem::replace(&mut self.view, outer);
+        self.chroots.insert(root, inner);
+        r
     }
 
     /// Looks up one path argument. `Ok(None)`: nothing to rewrite (the call names its dirfd
@@ -346,6 +413,7 @@ impl Module for PathView {
                     nr::OPEN => Need::DecideUnless { arg: 1, mask: o_path },
                     nr::OPENAT => Need::DecideUnless { arg: 2, mask: o_path },
                     nr::OPENAT2 => Need::Control,
+                    nr::CHROOT => Need::Decide,
                     n if PERFORMED.contains(&n) => Need::Decide,
                     _ => Need::Control,
                 };
@@ -356,6 +424,7 @@ impl Module for PathView {
         // What the monitor needs to act for a guest as the guest would: its umask, and
         // whether it still has the credentials it entered the view with.
         v.push((Sysno(nr::UMASK), Need::Decide));
+        v.push((Sysno(nr::CHROOT), Need::Decide));
         for n in CRED_CALLS {
             v.push((Sysno(n), Need::Decide));
         }
@@ -376,7 +445,6 @@ impl Module for PathView {
             nr::MOUNT,
             nr::UMOUNT2,
             nr::PIVOT_ROOT,
-            nr::CHROOT,
             nr::FSOPEN,
             nr::FSMOUNT,
             nr::FSPICK,
@@ -391,10 +459,21 @@ impl Module for PathView {
     }
 
     fn enter(&mut self, ctx: &mut Ctx<'_>, call: &Syscall, mem: &mut dyn GuestMem) -> Option<Disposition> {
+        self.in_own_view(ctx, |pv, ctx| pv.decide(ctx, call, mem))
+    }
+
+    fn exit(&mut self, ctx: &mut Ctx<'_>, call: &Syscall, ret: i64, mem: &mut dyn GuestMem) -> ExitFixup {
+        self.in_own_view(ctx, |pv, ctx| pv.finish(ctx, call, ret, mem))
+    }
+}
+
+impl PathView {
+    fn decide(&mut self, ctx: &mut Ctx<'_>, call: &Syscall, mem: &mut dyn GuestMem) -> Option<Disposition> {
         let n = call.sysno().0;
         let args = call.args();
         match call {
             Syscall::Getcwd(c) => return Some(Disposition::Emulate(Self::getcwd(ctx, c.buf(), c.size(), mem))),
+            _ if n == nr::CHROOT => return Some(Disposition::Emulate(self.chroot(ctx, GuestAddr(args.get(0)), mem))),
             Syscall::Umask(c) => {
                 // umask cannot fail; the kernel sets it as the call runs.
                 if let Some(fs) = ctx.procs.fs_mut(ctx.tid) {
@@ -525,7 +604,7 @@ impl Module for PathView {
         Some(Disposition::Rewrite { nr: None, args: new, scratch, inspect })
     }
 
-    fn exit(&mut self, ctx: &mut Ctx<'_>, call: &Syscall, ret: i64, mem: &mut dyn GuestMem) -> ExitFixup {
+    fn finish(&mut self, ctx: &mut Ctx<'_>, call: &Syscall, ret: i64, mem: &mut dyn GuestMem) -> ExitFixup {
         if let Some(size) = self.sockname.remove(&ctx.tid) {
             if ret == 0 {
                 let _ = unix::report_back(&self.view, mem, &call.args(), size);
@@ -538,9 +617,11 @@ impl Module for PathView {
         }
         if let Some(g) = self.chdir.remove(&ctx.tid)
             && ret == 0
-            && let Some(fs) = ctx.procs.fs_mut(ctx.tid)
         {
-            fs.cwd = g.into_bytes();
+            let outer = Self::outer(ctx, &g);
+            if let Some(fs) = ctx.procs.fs_mut(ctx.tid) {
+                fs.cwd = outer;
+            }
         }
         ExitFixup::Keep
     }

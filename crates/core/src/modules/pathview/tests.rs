@@ -306,7 +306,7 @@ fn only_views_with_hidden_paths_trap_listings() {
 fn what_the_view_cannot_virtualize_is_refused_in_the_filter() {
     let i = monitor().interest();
     assert_eq!(i[&Sysno(nr::IO_URING_SETUP)], crate::dispatch::Need::Refuse(Errno::ENOSYS));
-    for n in [nr::OPEN_BY_HANDLE_AT, nr::MOUNT, nr::UMOUNT2, nr::PIVOT_ROOT, nr::CHROOT, nr::OPEN_TREE, nr::MOVE_MOUNT] {
+    for n in [nr::OPEN_BY_HANDLE_AT, nr::MOUNT, nr::UMOUNT2, nr::PIVOT_ROOT, nr::OPEN_TREE, nr::MOVE_MOUNT] {
         assert_eq!(i[&Sysno(n)], crate::dispatch::Need::Refuse(Errno::EPERM), "{}", Sysno(n));
     }
     assert_eq!(i[&Sysno(nr::NAME_TO_HANDLE_AT)], crate::dispatch::Need::Control, "a lookup: rewritten");
@@ -345,4 +345,31 @@ fn a_thread_that_changed_its_credentials_is_acted_for_with_its_own() {
         let d = m.on_syscall_enter(Nanos(0), tid, call(nr::STAT, [0x1000, 0x9000, 0, 0, 0, 0]), &mut mem);
         assert!(matches!(d, Disposition::Perform { creds: Some(t), .. } if t == tid), "{d:?}");
     }
+}
+
+#[test]
+fn a_virtual_chroot_changes_what_later_lookups_see() {
+    let mut m = monitor();
+    let mut mem = mem_with(&[(0x1000, "/src"), (0x2000, "/main.c"), (0x3000, "/../../etc/passwd"), (0x4000, "main.c")]);
+    mem.map(0x8000, vec![0; 64]);
+    // The test host refuses chroot (no CAP_SYS_CHROOT): EPERM, nothing changes.
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::CHROOT, [0x1000, 0, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Err(Errno::EPERM)));
+    assert_eq!(m.processes().fs(Tid(1)).unwrap().root, b"/");
+    // As if it had been allowed: the process's root is /src.
+    m.processes_mut().fs_mut(Tid(1)).unwrap().root = b"/src".to_vec();
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::STAT, [0x2000, 0x9000, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(target(&d), Ok("/home/u/src/main.c".into()));
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::STAT, [0x3000, 0x9000, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Err(Errno::ENOENT)), "`..` stops at the new root");
+    // The cwd (/tmp) is outside the new root: it counts as the root.
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::GETCWD, [0x8000, 64, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Ok(2)));
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::STAT, [0x4000, 0x9000, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(target(&d), Ok("/home/u/src/main.c".into()));
+    // chdir inside it is recorded in the view's namespace.
+    let mut mem2 = mem_with(&[(0x1000, "/")]);
+    let _ = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::CHDIR, [0x1000, 0, 0, 0, 0, 0]), &mut mem2);
+    let _ = m.on_syscall_exit(Nanos(0), Tid(1), 0, &mut mem2);
+    assert_eq!(m.processes().fs(Tid(1)).unwrap().cwd, b"/src");
 }
