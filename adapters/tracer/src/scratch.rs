@@ -10,7 +10,10 @@
 //! an `mmap` in place of the trapped call and then re-running the trapped call:
 //! 1. at the seccomp stop, save the registers and turn the call into `mmap(...)`;
 //! 2. resume with `PTRACE_SYSCALL`; at the exit stop read the address;
-//! 3. restore the registers with the PC backed up over the `syscall` instruction, so the
+//! 3. run `mseal` on the mapping the same way (PC backed up over the `syscall` instruction),
+//!    so the guest cannot unmap, remap or `mprotect` it (Linux 6.10+; older kernels leave
+//!    it unsealed);
+//! 4. restore the registers with the PC backed up over the `syscall` instruction, so the
 //!    original call runs again and is trapped again; the monitor then applies the decision
 //!    it already took (it is not asked twice).
 
@@ -52,6 +55,23 @@ pub fn finish(tid: i32, saved: &libc::user_regs_struct) -> io::Result<Result<u64
     r.rax = saved.orig_rax;
     sys::set_regs(tid, &r)?;
     Ok(result)
+}
+
+const MSEAL: u64 = 462;
+
+/// At the injected mmap's exit stop, with the mapping at `addr`: runs `mseal(addr, SIZE, 0)`
+/// next (Linux 6.10+), so the guest can neither unmap, remap nor `mprotect` its scratch
+/// area to write into it while a rewritten call reads it. Resume with `PTRACE_SYSCALL`; two
+/// syscall stops follow (its entry, then its exit, where [`finish`] restores the call).
+pub fn seal(tid: i32, addr: u64) -> io::Result<()> {
+    let mut r = sys::get_regs(tid)?;
+    r.rip -= x86_64::SYSCALL_INSN_LEN;
+    r.rax = MSEAL;
+    r.orig_rax = MSEAL;
+    r.rdi = addr;
+    r.rsi = SIZE;
+    r.rdx = 0;
+    sys::set_regs(tid, &r)
 }
 
 /// Writes the blobs one after the other (16-byte aligned) into the scratch area at `base`

@@ -84,14 +84,25 @@ pub struct Tracer {
     held: HashSet<i32>,
     /// Threads that asked for an exit stop of the current call.
     inspecting: HashSet<i32>,
-    /// Threads running an injected mmap: saved registers and the decision to apply after.
-    injecting: HashMap<i32, (libc::user_regs_struct, Syscall, Disposition)>,
+    /// Threads running an injected mmap (then mseal): saved registers, the decision to apply
+    /// after, and the step reached.
+    injecting: HashMap<i32, (libc::user_regs_struct, Syscall, Disposition, Step)>,
     /// Decisions to apply when a thread's call comes back after an injection. The call is
     /// kept too: a signal handler may run first, and its calls must be decided afresh.
     deferred: HashMap<i32, (Syscall, Disposition)>,
     scratch: HashMap<i32, u64>,
     /// Open `/proc/TID/mem` files (scratch writes), until the thread execs or exits.
     mem_files: HashMap<i32, std::fs::File>,
+}
+
+/// Where a scratch-area injection stands (see `scratch`).
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    /// The mmap runs; its exit stop comes next.
+    Mmap,
+    /// The mseal of the mapping at this address runs: its entry stop, then its exit stop.
+    SealEntry(u64),
+    SealExit(u64),
 }
 
 const STOP_SIGNALS: [i32; 4] = [libc::SIGSTOP, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
@@ -415,7 +426,7 @@ impl Tracer {
                     let Some(&base) = self.scratch.get(&tid) else {
                         // First rewrite of this thread: map its scratch area first.
                         if scratch::begin(tid, &regs).is_ok() {
-                            self.injecting.insert(tid, (regs, call, Disposition::Rewrite { nr, args, scratch, inspect }));
+                            self.injecting.insert(tid, (regs, call, Disposition::Rewrite { nr, args, scratch, inspect }, Step::Mmap));
                             self.resume(tid, 0);
                         }
                         return;
@@ -457,8 +468,28 @@ impl Tracer {
     }
 
     fn on_syscall_exit(&mut self, tid: i32) {
-        if let Some((saved, call, d)) = self.injecting.remove(&tid) {
-            match scratch::finish(tid, &saved) {
+        if let Some((saved, call, d, step)) = self.injecting.remove(&tid) {
+            let next = match step {
+                Step::Mmap => match sys::get_regs(tid).map(|r| Errno::from_ret(r.rax as i64).is_none().then_some(r.rax)) {
+                    Ok(Some(addr)) => scratch::seal(tid, addr).ok().map(|()| Step::SealEntry(addr)),
+                    _ => None,
+                },
+                Step::SealEntry(addr) => Some(Step::SealExit(addr)),
+                Step::SealExit(_) => None,
+            };
+            if let Some(step) = next {
+                self.injecting.insert(tid, (saved, call, d, step));
+                return self.resume(tid, 0);
+            }
+            let sealed = match step {
+                Step::SealExit(addr) => Some(addr),
+                _ => None,
+            };
+            match scratch::finish(tid, &saved).map(|r| match (r, sealed) {
+                // The mseal's result is not the mapping's address.
+                (_, Some(addr)) => Ok(addr),
+                (r, None) => r,
+            }) {
                 Ok(Ok(addr)) => {
                     self.scratch.insert(tid, addr);
                     self.deferred.insert(tid, (call, d));

@@ -129,3 +129,48 @@ fn fds_without_a_path_reopen_through_proc() {
         let _ = std::fs::remove_dir_all(&d);
     }
 }
+
+/// The scratch area a thread's rewritten arguments live in is read-only for the guest and
+/// sealed: it cannot be unmapped, remapped or made writable to race the monitor's copy.
+#[test]
+fn the_scratch_area_cannot_be_unmapped_or_made_writable() {
+    let Some(py) = ["/usr/bin/python3", "/usr/local/bin/python3"].into_iter().find(|p| std::path::Path::new(p).exists()) else {
+        eprintln!("scratch: no python3 here; skipped");
+        return;
+    };
+    let script = r#"
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mprotect.argtypes = libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int][:3]
+libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+os.listxattr("/v/f.txt")   # a rewritten call: the thread gets its scratch area
+lines = open("/proc/self/smaps").read().split("\n")
+cur, found = None, []
+for l in lines:
+    f = l.split()
+    if f and "-" in f[0] and not f[0].endswith(":"):
+        cur = f
+    elif l.startswith("VmFlags") and " sl" in l and cur[1] == "r--p" and cur[5:] == []:
+        lo, hi = (int(x, 16) for x in cur[0].split("-"))
+        found.append((lo, hi))
+print("sealed", len(found))
+for lo, hi in found:
+    r = libc.mprotect(ctypes.c_void_p(lo), hi - lo, 3); e1 = ctypes.get_errno()
+    r2 = libc.munmap(ctypes.c_void_p(lo), hi - lo); e2 = ctypes.get_errno()
+    print("mprotect", r, e1, "munmap", r2, e2)
+# /proc/self/mem writes through page protection: it is not opened for writing in a view.
+for p in ["/proc/self/mem", "/proc/%d/task/%d/mem" % (os.getpid(), os.getpid())]:
+    try:
+        os.open(p, os.O_RDWR); print("opened", p)
+    except OSError as e:
+        print(e.errno)
+os.close(os.open("/proc/self/mem", os.O_RDONLY))
+"#;
+    for u in users() {
+        let d = tree(&format!("scratch-{}", u.unwrap_or(0)));
+        let out = run_as(u, &["-b", &format!("{d}/src:/v"), "--", py, "-c", script]);
+        let o = text(&out.stdout);
+        assert_eq!(o, "sealed 1\nmprotect -1 1 munmap -1 1\n13\n13\n", "{u:?}: {o}{}", text(&out.stderr));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}

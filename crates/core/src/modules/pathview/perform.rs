@@ -2,7 +2,7 @@
 //! ([`Disposition::Perform`]), so they need one seccomp notification and no ptrace stop.
 //! The guest's flags are checked here first, as the kernel checks them before any lookup.
 
-use viewos_abi::x86_64::flags::{AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CREAT, O_TMPFILE, O_TRUNC, O_WRONLY};
+use viewos_abi::x86_64::flags::{AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CREAT, O_PATH, O_TMPFILE, O_TRUNC, O_WRONLY};
 use viewos_abi::x86_64::flags::{RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS, RESOLVE_NO_XDEV};
 use viewos_abi::x86_64::nr;
 use viewos_abi::{Errno, SyscallArgs};
@@ -15,6 +15,7 @@ use crate::process::Tid;
 use super::{PathView, procfs};
 
 const AT_NO_AUTOMOUNT: u64 = 0x800;
+const O_ACCMODE: u64 = 0o3;
 const AT_EACCESS: u64 = 0x200;
 const AT_REMOVEDIR: u64 = 0x200;
 const AT_STATX_SYNC_TYPE: u64 = 0x6000;
@@ -173,6 +174,11 @@ impl PathView {
                 };
                 // openat2 checks its own arguments strictly; open/openat ignore junk.
                 let (flags, mode) = if n == nr::OPENAT2 { (flags, mode) } else { openat2_flags(flags, mode) };
+                // A guest could write the read-only scratch area the monitor puts rewritten
+                // arguments in through /proc/PID/mem (it ignores page protection).
+                if flags & O_ACCMODE != 0 && flags & O_PATH == 0 && procfs::is_mem(&at.path) {
+                    return Err(Errno::EACCES);
+                }
                 let resolve = resolve | if at.magic { 0 } else { RESOLVE_NO_SYMLINKS };
                 let umask = if flags & (O_CREAT | O_TMPFILE) != 0 { umask } else { 0 };
                 HostOp::Open { at, flags, mode, resolve, umask }

@@ -35,6 +35,16 @@ pub fn is_magic(host: &[u8]) -> bool {
     matches!(rest, [b"cwd" | b"root" | b"exe"]) || matches!(rest, [b"fd", n] if is_number(n))
 }
 
+/// True for `/proc/PID/mem` and `/proc/PID/task/TID/mem`.
+pub fn is_mem(host: &[u8]) -> bool {
+    let parts: Vec<&[u8]> = host.split(|&b| b == b'/').skip(1).collect();
+    match parts.as_slice() {
+        [b"proc", pid, b"mem"] => is_number(pid),
+        [b"proc", pid, b"task", tid, b"mem"] => is_number(pid) && is_number(tid),
+        _ => false,
+    }
+}
+
 impl Fs for GuestFs<'_> {
     fn lstat(&self, host: &HostPath) -> Result<Kind, Errno> {
         self.host.lstat(host)
@@ -64,7 +74,13 @@ impl Fs for GuestFs<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::is_magic;
+    use super::{is_magic, is_mem};
+
+    #[test]
+    fn mem_files_are_recognised() {
+        assert!(is_mem(b"/proc/12/mem") && is_mem(b"/proc/12/task/13/mem"));
+        assert!(!is_mem(b"/proc/self/mem") && !is_mem(b"/proc/12/maps") && !is_mem(b"/tmp/proc/1/mem"));
+    }
 
     #[test]
     fn magic_links_are_recognised() {
