@@ -146,6 +146,47 @@ pub fn perform(op: &HostOp, mem: &mut dyn GuestMem) -> Result<u64, Errno> {
             let flags = if *nofollow { libc::AT_SYMLINK_NOFOLLOW as u32 } else { 0 };
             sys::fchmod_empty(fd.as_raw_fd(), *mode, flags).map_err(errno).map(|()| 0)
         }
+        HostOp::Chown { at, uid, gid, nofollow } => {
+            let fd = path_fd(at, *nofollow)?;
+            sys::fchown_empty(fd.as_raw_fd(), *uid, *gid).map_err(errno).map(|()| 0)
+        }
+        HostOp::Utimens { at, times, nofollow } => {
+            let fd = path_fd(at, *nofollow)?;
+            sys::utimens_empty(fd.as_raw_fd(), times.as_ref()).map_err(errno).map(|()| 0)
+        }
+        HostOp::Truncate { at, len } => {
+            let probe = path_fd(at, false)?;
+            match sys::fstat_bytes(probe.as_raw_fd()).map(|st| sys::stat_type(&st)).map_err(errno)? {
+                libc::S_IFREG => {}
+                libc::S_IFDIR => return Err(Errno::EISDIR),
+                _ => return Err(Errno::EINVAL),
+            }
+            // Reopened for writing through the probe: the kernel checks write permission
+            // (and ETXTBSY) as for truncate.
+            let fd = sys::openat2(libc::AT_FDCWD, &proc_self_fd(&probe), (libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NONBLOCK) as u64, 0, 0).map_err(errno)?;
+            sys::ftruncate(fd.as_raw_fd(), *len).map_err(errno).map(|()| 0)
+        }
+        HostOp::Link { from, to } => {
+            let (tdir, tname) = parent_fd(to)?;
+            if from.magic {
+                // The file behind a guest's fd (`linkat(fd, "", ..., AT_EMPTY_PATH)`, or an
+                // O_TMPFILE file given a name through /proc/self/fd/N).
+                sys::linkat(libc::AT_FDCWD, &from.path, tdir.as_raw_fd(), &tname, libc::AT_SYMLINK_FOLLOW)
+            } else {
+                let (fdir, fname) = parent_fd(from)?;
+                sys::linkat(fdir.as_raw_fd(), &fname, tdir.as_raw_fd(), &tname, 0)
+            }
+            .map_err(errno)
+            .map(|()| 0)
+        }
+        HostOp::Symlink { target, at } => {
+            let (dir, name) = parent_fd(at)?;
+            sys::symlinkat(target, dir.as_raw_fd(), &name).map_err(errno).map(|()| 0)
+        }
+        HostOp::Mknod { at, mode, dev, umask } => {
+            let (dir, name) = parent_fd(at)?;
+            with_umask(*umask, || sys::mknodat(dir.as_raw_fd(), &name, *mode, *dev)).map_err(errno).map(|()| 0)
+        }
         HostOp::Open { .. } => Err(Errno::ENOSYS),
     }
 }

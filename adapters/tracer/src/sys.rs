@@ -435,3 +435,39 @@ pub fn thread_groups() -> Vec<u32> {
     g.truncate(n.max(0) as usize);
     g
 }
+
+/// `fchownat(fd, "", uid, gid, AT_EMPTY_PATH)`.
+pub fn fchown_empty(fd: i32, uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: integer arguments and a static empty string.
+    check(unsafe { libc::syscall(libc::SYS_fchownat, fd, c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH) }).map(drop)
+}
+
+/// `utimensat(fd, "", times, AT_EMPTY_PATH)`; `None`: now.
+pub fn utimens_empty(fd: i32, times: Option<&[i64; 4]>) -> io::Result<()> {
+    let p = times.map_or(std::ptr::null(), |t| t.as_ptr());
+    // SAFETY: `times` is two `struct timespec` (four i64) or NULL.
+    check(unsafe { libc::syscall(libc::SYS_utimensat, fd, c"".as_ptr(), p, libc::AT_EMPTY_PATH) }).map(drop)
+}
+
+pub fn ftruncate(fd: i32, len: i64) -> io::Result<()> {
+    // SAFETY: integer arguments.
+    check(unsafe { libc::syscall(libc::SYS_ftruncate, fd, len) }).map(drop)
+}
+
+pub fn linkat(olddir: i32, old: &[u8], newdir: i32, new: &[u8], flags: i32) -> io::Result<()> {
+    let (o, n) = (cstr(old)?, cstr(new)?);
+    // SAFETY: valid C strings.
+    check(unsafe { libc::syscall(libc::SYS_linkat, olddir, o.as_ptr(), newdir, n.as_ptr(), flags) }).map(drop)
+}
+
+pub fn symlinkat(target: &[u8], dir: i32, name: &[u8]) -> io::Result<()> {
+    let (t, n) = (cstr(target)?, cstr(name)?);
+    // SAFETY: valid C strings.
+    check(unsafe { libc::syscall(libc::SYS_symlinkat, t.as_ptr(), dir, n.as_ptr()) }).map(drop)
+}
+
+pub fn mknodat(dir: i32, name: &[u8], mode: u32, dev: u64) -> io::Result<()> {
+    let n = cstr(name)?;
+    // SAFETY: a valid C string.
+    check(unsafe { libc::syscall(libc::SYS_mknodat, dir, n.as_ptr(), mode, dev) }).map(drop)
+}

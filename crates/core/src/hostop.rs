@@ -67,6 +67,18 @@ pub enum HostOp {
     Rename { from: HostTarget, to: HostTarget, flags: u32 },
     /// `fchmodat2` of the target (of a final symlink itself with `nofollow`).
     Chmod { at: HostTarget, mode: u32, nofollow: bool },
+    /// `fchownat` of the target (`u32::MAX`: unchanged).
+    Chown { at: HostTarget, uid: u32, gid: u32, nofollow: bool },
+    /// `utimensat` of the target with these `struct timespec[2]` (`None`: now).
+    Utimens { at: HostTarget, times: Option<[i64; 4]>, nofollow: bool },
+    /// `truncate` of the target (a regular file) to `len`.
+    Truncate { at: HostTarget, len: i64 },
+    /// `linkat` of one name (or, magic, the file behind an fd) to a new name.
+    Link { from: HostTarget, to: HostTarget },
+    /// `symlinkat`: a symlink holding `target` at the final name.
+    Symlink { target: Vec<u8>, at: HostTarget },
+    /// `mknodat` of the final name, `mode` before the guest's `umask`.
+    Mknod { at: HostTarget, mode: u32, dev: u64, umask: u32 },
 }
 
 impl HostOp {
@@ -83,13 +95,19 @@ impl HostOp {
             HostOp::Mkdir { .. } => "mkdir",
             HostOp::Rename { .. } => "rename",
             HostOp::Chmod { .. } => "chmod",
+            HostOp::Chown { .. } => "chown",
+            HostOp::Utimens { .. } => "utimens",
+            HostOp::Truncate { .. } => "truncate",
+            HostOp::Link { .. } => "link",
+            HostOp::Symlink { .. } => "symlink",
+            HostOp::Mknod { .. } => "mknod",
         }
     }
 
     /// The host path(s) the op works on, for traces.
     pub fn paths(&self) -> Vec<&[u8]> {
         match self {
-            HostOp::Rename { from, to, .. } => vec![&from.path, &to.path],
+            HostOp::Rename { from, to, .. } | HostOp::Link { from, to } => vec![&from.path, &to.path],
             HostOp::Stat { at, .. }
             | HostOp::Statx { at, .. }
             | HostOp::Access { at, .. }
@@ -98,7 +116,12 @@ impl HostOp {
             | HostOp::Open { at, .. }
             | HostOp::Unlink { at, .. }
             | HostOp::Mkdir { at, .. }
-            | HostOp::Chmod { at, .. } => vec![&at.path],
+            | HostOp::Chmod { at, .. }
+            | HostOp::Chown { at, .. }
+            | HostOp::Utimens { at, .. }
+            | HostOp::Truncate { at, .. }
+            | HostOp::Symlink { at, .. }
+            | HostOp::Mknod { at, .. } => vec![&at.path],
         }
     }
 

@@ -580,7 +580,7 @@ impl PathView {
             }
         }
         if PERFORMED.contains(&n) {
-            return Some(self.perform(ctx, n, &args, &looked, how.as_ref().map(|(_, h)| h.as_slice())));
+            return Some(self.perform(ctx, n, &args, &looked, how.as_ref().map(|(_, h)| h.as_slice()), mem));
         }
         if scratch.is_empty() {
             return Some(Disposition::PASS);

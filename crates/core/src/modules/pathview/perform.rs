@@ -2,13 +2,15 @@
 //! ([`Disposition::Perform`]), so they need one seccomp notification and no ptrace stop.
 //! The guest's flags are checked here first, as the kernel checks them before any lookup.
 
-use viewos_abi::x86_64::flags::{AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, O_CREAT, O_PATH, O_TMPFILE, O_TRUNC, O_WRONLY};
+use viewos_abi::x86_64::flags::{AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, O_CREAT, O_PATH, O_TMPFILE, O_TRUNC, O_WRONLY};
 use viewos_abi::x86_64::flags::{RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS, RESOLVE_NO_XDEV};
 use viewos_abi::x86_64::nr;
 use viewos_abi::{Errno, SyscallArgs};
 use viewos_path::GuestPath;
 
 use crate::dispatch::{Ctx, Disposition};
+use crate::mem::{GuestMem, MAX_CSTR};
+use viewos_abi::GuestAddr;
 use crate::hostop::{HostOp, HostTarget, openat2_flags};
 use crate::process::Tid;
 
@@ -25,7 +27,7 @@ const RENAME_EXCHANGE: u64 = 2;
 const RENAME_WHITEOUT: u64 = 4;
 
 /// The calls the monitor makes itself.
-pub const PERFORMED: [u32; 25] = [
+pub const PERFORMED: [u32; 39] = [
     nr::STAT,
     nr::LSTAT,
     nr::NEWFSTATAT,
@@ -51,6 +53,20 @@ pub const PERFORMED: [u32; 25] = [
     nr::CHMOD,
     nr::FCHMODAT,
     nr::FCHMODAT2,
+    nr::CHOWN,
+    nr::LCHOWN,
+    nr::FCHOWNAT,
+    nr::UTIME,
+    nr::UTIMES,
+    nr::FUTIMESAT,
+    nr::UTIMENSAT,
+    nr::TRUNCATE,
+    nr::LINK,
+    nr::LINKAT,
+    nr::SYMLINK,
+    nr::SYMLINKAT,
+    nr::MKNOD,
+    nr::MKNODAT,
 ];
 
 /// `EINVAL` for flags the kernel refuses before looking anything up.
@@ -87,6 +103,9 @@ pub fn precheck(n: u32, args: &SyscallArgs) -> Result<(), Errno> {
             Ok(())
         }
         nr::FCHMODAT2 => bad(args.get(3) as u32 as u64, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH),
+        nr::FCHOWNAT => bad(args.get(4) as u32 as u64, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH),
+        nr::UTIMENSAT => bad(args.get(3) as u32 as u64, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH),
+        nr::LINKAT => bad(args.get(4) as u32 as u64, AT_SYMLINK_FOLLOW | AT_EMPTY_PATH),
         _ => Ok(()),
     }
 }
@@ -117,8 +136,8 @@ impl PathView {
 
     /// The host call for path call `n`, its path arguments looked up (`looked`, in
     /// `path_args` order, `how` the copied `open_how` for `openat2`).
-    pub(super) fn perform(&self, ctx: &Ctx<'_>, n: u32, args: &SyscallArgs, looked: &[Looked], how: Option<&[u8]>) -> Disposition {
-        match self.host_op(ctx, n, args, looked, how) {
+    pub(super) fn perform(&self, ctx: &Ctx<'_>, n: u32, args: &SyscallArgs, looked: &[Looked], how: Option<&[u8]>, mem: &mut dyn GuestMem) -> Disposition {
+        match self.host_op(ctx, n, args, looked, how, mem) {
             Ok(op) => {
                 let creds = ctx.procs.thread(ctx.tid).filter(|t| t.creds_changed).map(|_| ctx.tid);
                 Disposition::Perform { op, creds }
@@ -127,7 +146,7 @@ impl PathView {
         }
     }
 
-    fn host_op(&self, ctx: &Ctx<'_>, n: u32, args: &SyscallArgs, looked: &[Looked], how: Option<&[u8]>) -> Result<HostOp, Errno> {
+    fn host_op(&self, ctx: &Ctx<'_>, n: u32, args: &SyscallArgs, looked: &[Looked], how: Option<&[u8]>, mem: &mut dyn GuestMem) -> Result<HostOp, Errno> {
         let tid = ctx.tid;
         let a = |i: usize| args.get(i);
         let first = looked.first().ok_or(Errno::EFAULT)?;
@@ -210,9 +229,85 @@ impl PathView {
             nr::CHMOD => HostOp::Chmod { at: plain(), mode: a(1) as u32 & 0o7777, nofollow: false },
             nr::FCHMODAT => HostOp::Chmod { at: at(0), mode: a(2) as u32 & 0o7777, nofollow: false },
             nr::FCHMODAT2 => HostOp::Chmod { at: at(0), mode: a(2) as u32 & 0o7777, nofollow: first.is_some() && a(3) & AT_SYMLINK_NOFOLLOW != 0 },
+            nr::CHOWN | nr::LCHOWN => HostOp::Chown { at: plain(), uid: a(1) as u32, gid: a(2) as u32, nofollow: n == nr::LCHOWN },
+            nr::FCHOWNAT => HostOp::Chown { at: at(0), uid: a(2) as u32, gid: a(3) as u32, nofollow: first.is_some() && a(4) & AT_SYMLINK_NOFOLLOW != 0 },
+            nr::UTIME => HostOp::Utimens { at: plain(), times: utimbuf(mem, a(1))?, nofollow: false },
+            nr::UTIMES => HostOp::Utimens { at: plain(), times: timevals(mem, a(1))?, nofollow: false },
+            nr::FUTIMESAT => HostOp::Utimens { at: at(0), times: timevals(mem, a(2))?, nofollow: false },
+            nr::UTIMENSAT if a(1) == 0 && (a(0) as u32 as i32 == AT_FDCWD) => return Err(Errno::EFAULT),
+            nr::UTIMENSAT if a(1) == 0 && a(3) & AT_SYMLINK_NOFOLLOW != 0 => return Err(Errno::EINVAL),
+            nr::UTIMENSAT => HostOp::Utimens { at: at(0), times: timespecs(mem, a(2))?, nofollow: first.is_some() && a(3) & AT_SYMLINK_NOFOLLOW != 0 },
+            nr::TRUNCATE => HostOp::Truncate { at: plain(), len: a(1) as i64 },
+            nr::LINK | nr::LINKAT => {
+                let second = looked.get(1).ok_or(Errno::EFAULT)?;
+                let from = if n == nr::LINKAT { at(0) } else { plain() };
+                let Some((_, gt)) = second else { return Err(Errno::ENOENT) };
+                if let Some((_, gf)) = first {
+                    // A hard link never crosses a mount, bind mounts included.
+                    if self.view.mount_point(gf) != self.view.mount_point(gt) {
+                        return Err(Errno::EXDEV);
+                    }
+                }
+                let dirfd = if n == nr::LINKAT { Some(a(2)) } else { None };
+                HostOp::Link { from, to: Self::target(tid, second, dirfd) }
+            }
+            nr::SYMLINK | nr::SYMLINKAT => {
+                let target = mem.read_cstr(GuestAddr(a(0)), MAX_CSTR - 1).map_err(Errno::from)?.ok_or(Errno::ENAMETOOLONG)?;
+                if target.is_empty() {
+                    return Err(Errno::ENOENT);
+                }
+                HostOp::Symlink { target, at: if n == nr::SYMLINKAT { at(1) } else { plain() } }
+            }
+            nr::MKNOD => HostOp::Mknod { at: plain(), mode: a(1) as u32, dev: a(2), umask },
+            nr::MKNODAT => HostOp::Mknod { at: at(0), mode: a(2) as u32, dev: a(3), umask },
             _ => return Err(Errno::ENOSYS),
         })
     }
+}
+
+const UTIME_NOW: i64 = (1 << 30) - 1;
+const UTIME_OMIT: i64 = (1 << 30) - 2;
+
+fn words<const N: usize>(mem: &mut dyn GuestMem, addr: u64) -> Result<[i64; N], Errno> {
+    let mut b = vec![0u8; N * 8];
+    mem.read(GuestAddr(addr), &mut b)?;
+    Ok(core::array::from_fn(|i| i64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"))))
+}
+
+/// `utime`'s `struct utimbuf` as two timespecs (`None`: now).
+fn utimbuf(mem: &mut dyn GuestMem, addr: u64) -> Result<Option<[i64; 4]>, Errno> {
+    if addr == 0 {
+        return Ok(None);
+    }
+    let [at, mt] = words::<2>(mem, addr)?;
+    Ok(Some([at, 0, mt, 0]))
+}
+
+/// `utimes`'s `struct timeval[2]` as timespecs; microseconds out of range are `EINVAL`.
+fn timevals(mem: &mut dyn GuestMem, addr: u64) -> Result<Option<[i64; 4]>, Errno> {
+    if addr == 0 {
+        return Ok(None);
+    }
+    let [s0, u0, s1, u1] = words::<4>(mem, addr)?;
+    if !(0..1_000_000).contains(&u0) || !(0..1_000_000).contains(&u1) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(Some([s0, u0 * 1000, s1, u1 * 1000]))
+}
+
+/// `utimensat`'s `struct timespec[2]`; nanoseconds out of range (other than `UTIME_NOW`
+/// and `UTIME_OMIT`) are `EINVAL`.
+fn timespecs(mem: &mut dyn GuestMem, addr: u64) -> Result<Option<[i64; 4]>, Errno> {
+    if addr == 0 {
+        return Ok(None);
+    }
+    let t = words::<4>(mem, addr)?;
+    for ns in [t[1], t[3]] {
+        if !(0..1_000_000_000).contains(&ns) && ns != UTIME_NOW && ns != UTIME_OMIT {
+            return Err(Errno::EINVAL);
+        }
+    }
+    Ok(Some(t))
 }
 
 fn trim_slash(p: &[u8]) -> &[u8] {

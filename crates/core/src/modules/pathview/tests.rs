@@ -107,9 +107,9 @@ fn binds_translate_and_dirfds_resolve_in_the_view() {
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::STAT, [0x3000, 0x9000, 0, 0, 0, 0]), &mut mem);
     assert_eq!(target(&d), Ok("/home/u/src/main.c".into()));
     // Calls not performed by the monitor are rewritten to the host path at a ptrace stop.
-    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::TRUNCATE, [0x2000, 0, 0, 0, 0, 0]), &mut mem);
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::SETXATTR, [0x2000, 0, 0, 0, 0, 0]), &mut mem);
     assert_eq!(d, Disposition::Emulate(Err(Errno::ENOENT)));
-    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::TRUNCATE, [0x1000, 0, 0, 0, 0, 0]), &mut mem);
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::SETXATTR, [0x1000, 0, 0, 0, 0, 0]), &mut mem);
     assert_eq!(rewritten(&d, 0), Ok("/home/u/src/main.c".into()));
 }
 
@@ -372,4 +372,31 @@ fn a_virtual_chroot_changes_what_later_lookups_see() {
     let _ = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::CHDIR, [0x1000, 0, 0, 0, 0, 0]), &mut mem2);
     let _ = m.on_syscall_exit(Nanos(0), Tid(1), 0, &mut mem2);
     assert_eq!(m.processes().fs(Tid(1)).unwrap().cwd, b"/src");
+}
+
+#[test]
+fn times_links_and_nodes_are_made_by_the_monitor() {
+    let mut m = monitor();
+    let mut mem = mem_with(&[(0x1000, "/src/main.c"), (0x2000, "/src/hard"), (0x3000, "/tmp/hard"), (0x4000, "target")]);
+    mem.map(0x5000, [5i64, 999_999, 7, 0].iter().flat_map(|v| v.to_le_bytes()).collect());
+    mem.map(0x6000, [5i64, 1_000_000, 7, 0].iter().flat_map(|v| v.to_le_bytes()).collect());
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::UTIMES, [0x1000, 0x5000, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(performed(&d), Ok(HostOp::Utimens { at: ht("/home/u/src/main.c", false), times: Some([5, 999_999_000, 7, 0]), nofollow: false }));
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::UTIMES, [0x1000, 0x6000, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Err(Errno::EINVAL)), "a microsecond count out of range");
+    // utimensat(fd, NULL, ...) sets the times of the fd's file.
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::UTIMENSAT, [5, 0, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(performed(&d), Ok(HostOp::Utimens { at: ht("/proc/1/fd/5", true), times: None, nofollow: false }));
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::UTIMENSAT, [CWD, 0, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Err(Errno::EFAULT)));
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::LINK, [0x1000, 0x2000, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(performed(&d), Ok(HostOp::Link { from: ht("/home/u/src/main.c", false), to: ht("/home/u/src/hard", false) }));
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::LINK, [0x1000, 0x3000, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Err(Errno::EXDEV)), "out of the bind");
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::SYMLINK, [0x4000, 0x2000, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(performed(&d), Ok(HostOp::Symlink { target: b"target".to_vec(), at: ht("/home/u/src/hard", false) }));
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::MKNOD, [0x2000, 0o10644, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(performed(&d), Ok(HostOp::Mknod { at: ht("/home/u/src/hard", false), mode: 0o10644, dev: 0, umask: 0o022 }));
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::LCHOWN, [0x1000, 1, u32::MAX as u64, 0, 0, 0]), &mut mem);
+    assert_eq!(performed(&d), Ok(HostOp::Chown { at: ht("/home/u/src/main.c", false), uid: 1, gid: u32::MAX, nofollow: true }));
 }
