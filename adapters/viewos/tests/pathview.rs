@@ -174,3 +174,33 @@ os.close(os.open("/proc/self/mem", os.O_RDONLY))
         let _ = std::fs::remove_dir_all(&d);
     }
 }
+
+/// Peer addresses of filesystem sockets come back as guest paths from `recvfrom`, `accept`
+/// and `getpeername` (the kernel reports the host path of the bind's source).
+#[test]
+fn peer_addresses_read_as_guest_paths() {
+    let Some(py) = ["/usr/bin/python3", "/usr/local/bin/python3"].into_iter().find(|p| std::path::Path::new(p).exists()) else {
+        eprintln!("peer addresses: no python3 here; skipped");
+        return;
+    };
+    let script = r#"
+import socket, sys
+d = sys.argv[1]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(d + "/srv")
+c = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); c.bind(d + "/cli")
+c.sendto(b"x", d + "/srv")
+data, addr = s.recvfrom(10); print("recvfrom", addr)
+l = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); l.bind(d + "/ssrv"); l.listen(1)
+k = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); k.bind(d + "/scli"); k.connect(d + "/ssrv")
+conn, addr = l.accept(); print("accept", addr, conn.getpeername(), k.getpeername())
+"#;
+    for u in users() {
+        let d = tree(&format!("peer-{}", u.unwrap_or(0)));
+        if let Some(uid) = u {
+            std::process::Command::new("chown").args([&format!("{uid}"), &format!("{d}/src")]).status().unwrap();
+        }
+        let out = run_as(u, &["-b", &format!("{d}/src:/v"), "--", py, "-c", script, "/v"]);
+        assert_eq!(text(&out.stdout), "recvfrom /v/cli\naccept /v/scli /v/scli /v/ssrv\n", "{u:?}: {}", text(&out.stderr));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}

@@ -38,10 +38,13 @@ pub enum Need {
     /// Decisions may rewrite arguments, inspect the result, or the call changes state the
     /// monitor cannot change on the guest's behalf (exec, chdir): needs a ptrace stop.
     Control,
-    /// `Decide` while the low 32 bits of argument `arg` have no bit of `mask` set, `Control`
-    /// otherwise (the filter looks at the flag: e.g. an `O_PATH` open, whose fd the monitor
-    /// could not install in the guest, goes to ptrace).
-    DecideUnless { arg: u8, mask: u32 },
+    /// `Decide` while argument `arg` has no bit of `mask` set, `Control` otherwise (the
+    /// filter looks at the flag: e.g. an `O_PATH` open, whose fd the monitor could not
+    /// install in the guest, goes to ptrace).
+    DecideUnless { arg: u8, mask: u64 },
+    /// Not trapped at all unless argument `arg` has a bit of `mask` set, then `Control`
+    /// (e.g. `accept` with a non-NULL address buffer, whose result the view rewrites).
+    ControlIf { arg: u8, mask: u64 },
     /// Always refuse with this errno, in the filter itself: no stop at all.
     Refuse(Errno),
 }
@@ -220,9 +223,12 @@ impl Monitor {
                 *e = match (*e, need) {
                     (r @ Need::Refuse(_), _) | (_, r @ Need::Refuse(_)) => r,
                     (Need::Control, _) | (_, Need::Control) => Need::Control,
-                    (a @ Need::DecideUnless { .. }, b @ Need::DecideUnless { .. }) if a != b => Need::Control,
-                    (s @ Need::DecideUnless { .. }, _) | (_, s @ Need::DecideUnless { .. }) => s,
-                    _ => Need::Decide,
+                    (a, b) if a == b => a,
+                    (Need::Decide, Need::Decide) => Need::Decide,
+                    (s @ Need::DecideUnless { .. }, Need::Decide) | (Need::Decide, s @ Need::DecideUnless { .. }) => s,
+                    // Two different conditions, or a condition and a plain need that it
+                    // does not cover: trap always, with the strongest mechanism.
+                    _ => Need::Control,
                 };
             }
         }

@@ -61,8 +61,23 @@ pub fn compile(policy: &Policy) -> Result<Vec<SockFilter>, CompileError> {
     let mut placeholders = BTreeMap::new();
     for (i, (&nr, split)) in policy.splits.iter().enumerate() {
         let base = policy.syscalls.get(&nr).copied().unwrap_or(policy.default).ret_value();
-        e.jump(BPF_JSET, split.mask, Target::Ret(split.when_set.ret_value()), Target::Ret(base));
-        let block = e.push(SockFilter::stmt(BPF_LD | BPF_W | BPF_ABS, SeccompData::arg_offset(usize::from(split.arg))));
+        let (low, high) = (split.mask as u32, (split.mask >> 32) as u32);
+        let offset = SeccompData::arg_offset(usize::from(split.arg));
+        let hit = Target::Ret(split.when_set.ret_value());
+        // ld low; jset low_mask -> hit; ld high; jset high_mask -> hit; base (emitted back to
+        // front; a zero half is not tested).
+        let mut next = Target::Ret(base);
+        for (half, word_offset) in [(high, offset + 4), (low, offset)] {
+            if half != 0 {
+                e.jump(BPF_JSET, half, hit, next);
+                next = Target::At(e.push(SockFilter::stmt(BPF_LD | BPF_W | BPF_ABS, word_offset)));
+            }
+        }
+        let block = match next {
+            Target::At(at) => at,
+            // An empty mask: the number's own action, through a block that returns it.
+            Target::Ret(v) => e.push(SockFilter::stmt(BPF_RET | BPF_K, v)),
+        };
         let placeholder = PLACEHOLDER | i as u32;
         e.blocks.insert(placeholder, block);
         placeholders.insert(nr, placeholder);

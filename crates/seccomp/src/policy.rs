@@ -102,14 +102,14 @@ pub struct Policy {
     pub splits: BTreeMap<u32, Split>,
 }
 
-/// An action that depends on bits of one argument: `when_set` if the low 32 bits of
-/// `args[arg]` have any bit of `mask` set, otherwise the number's own action. Flag
-/// arguments only: registers are copied at syscall entry, so a guest cannot change them
-/// after the filter looked.
+/// An action that depends on bits of one argument: `when_set` if `args[arg]` has any bit
+/// of `mask` set (a flag, or with `u64::MAX` a non-NULL pointer), otherwise the number's
+/// own action. Registers are copied at syscall entry, so a guest cannot change them after
+/// the filter looked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Split {
     pub arg: u8,
-    pub mask: u32,
+    pub mask: u64,
     pub when_set: Action,
 }
 
@@ -139,7 +139,7 @@ impl Policy {
                     self.x32
                 } else {
                     match self.splits.get(&nr) {
-                        Some(s) if data.args.get(usize::from(s.arg)).is_some_and(|&a| a as u32 & s.mask != 0) => s.when_set,
+                        Some(s) if data.args.get(usize::from(s.arg)).is_some_and(|&a| a & s.mask != 0) => s.when_set,
                         _ => self.syscalls.get(&nr).copied().unwrap_or(self.default),
                     }
                 }

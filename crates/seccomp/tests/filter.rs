@@ -158,7 +158,7 @@ fn syscalls() -> impl Strategy<Value = BTreeMap<u32, Action>> {
 fn splits() -> impl Strategy<Value = BTreeMap<u32, Split>> {
     proptest::collection::btree_map(
         0..470u32,
-        (0..6u8, prop_oneof![any::<u32>(), Just(0o10000000u32), Just(1u32)], action())
+        (0..6u8, prop_oneof![any::<u64>(), Just(0o10000000u64), Just(1u64), Just(u64::MAX), Just(1u64 << 40), Just(0)], action())
             .prop_map(|(arg, mask, when_set)| Split { arg, mask, when_set }),
         0..6,
     )
@@ -217,7 +217,7 @@ proptest! {
         }
         // Split numbers with the flag clear and set, in each argument.
         for (&n, s) in &p.splits {
-            for bits in [0u64, u64::from(s.mask), u64::from(s.mask) << 32, u64::MAX] {
+            for bits in [0u64, s.mask, s.mask << 32, s.mask >> 32, u64::MAX, 1 << 63] {
                 let mut d = x64(n as i32);
                 d.args[usize::from(s.arg)] = bits;
                 prop_assert_eq!(run(&f, &d), Ok(p.decide(&d).ret_value()), "split nr {:#x} arg {:#x}", n, bits);

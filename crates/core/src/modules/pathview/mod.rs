@@ -74,8 +74,9 @@ pub struct PathView {
     chdir: BTreeMap<Tid, GuestPath>,
     /// A directory listing in flight: the names to take out of it.
     listing: BTreeMap<Tid, Vec<Vec<u8>>>,
-    /// A `getsockname`/`getpeername` in flight: the size of the caller's buffer.
-    sockname: BTreeMap<Tid, u32>,
+    /// A call returning a socket address in flight (`getsockname`, `getpeername`,
+    /// `accept`, `recvfrom`): the address and length arguments, and the caller's buffer size.
+    sockname: BTreeMap<Tid, (usize, usize, u32)>,
     /// The views of processes that called `chroot`, by their root (a guest path of the
     /// view): built once, swapped in while such a process's calls are decided.
     chroots: BTreeMap<Vec<u8>, View>,
@@ -406,7 +407,7 @@ impl Module for PathView {
         // rewritten at a ptrace stop.
         // An O_PATH fd cannot be installed by the monitor (seccomp's ADDFD refuses it), and
         // openat2's flags are in memory the filter cannot read: those opens are rewritten.
-        let o_path = viewos_abi::x86_64::flags::O_PATH as u32;
+        let o_path = viewos_abi::x86_64::flags::O_PATH;
         let mut v: Vec<(Sysno, Need)> = path_syscalls()
             .map(|n| {
                 let need = match n {
@@ -432,6 +433,10 @@ impl Module for PathView {
         for n in [nr::BIND, nr::CONNECT, nr::SENDTO, nr::SENDMSG, nr::GETSOCKNAME, nr::GETPEERNAME] {
             v.push((Sysno(n), Need::Control));
         }
+        // Calls that may return a peer's address: trapped only when given a buffer for it.
+        v.push((Sysno(nr::ACCEPT), Need::ControlIf { arg: 1, mask: u64::MAX }));
+        v.push((Sysno(nr::ACCEPT4), Need::ControlIf { arg: 1, mask: u64::MAX }));
+        v.push((Sysno(nr::RECVFROM), Need::ControlIf { arg: 4, mask: u64::MAX }));
         if self.view.hidden().next().is_some() {
             v.push((Sysno(nr::GETDENTS64), Need::Control));
             v.push((Sysno(nr::GETDENTS), Need::Control));
@@ -502,12 +507,13 @@ impl PathView {
             Syscall::Other(s, a) if s.0 == nr::SENDMSG => {
                 return Some(self.sendmsg_address(ctx, a, mem).unwrap_or(Disposition::PASS));
             }
-            Syscall::Other(s, a) if matches!(s.0, nr::GETSOCKNAME | nr::GETPEERNAME) => {
+            _ if matches!(n, nr::GETSOCKNAME | nr::GETPEERNAME | nr::ACCEPT | nr::ACCEPT4 | nr::RECVFROM) => {
+                let (addr, len) = if n == nr::RECVFROM { (4, 5) } else { (1, 2) };
                 let mut lb = [0u8; 4];
-                if a.get(2) == 0 || mem.read(GuestAddr(a.get(2)), &mut lb).is_err() {
+                if args.get(addr) == 0 || args.get(len) == 0 || mem.read(GuestAddr(args.get(len)), &mut lb).is_err() {
                     return Some(Disposition::PASS);
                 }
-                self.sockname.insert(ctx.tid, u32::from_le_bytes(lb));
+                self.sockname.insert(ctx.tid, (addr, len, u32::from_le_bytes(lb)));
                 return Some(Disposition::Pass { inspect: true });
             }
             Syscall::Other(s, a) if s.0 == nr::GETDENTS64 || s.0 == nr::GETDENTS => {
@@ -605,9 +611,10 @@ impl PathView {
     }
 
     fn finish(&mut self, ctx: &mut Ctx<'_>, call: &Syscall, ret: i64, mem: &mut dyn GuestMem) -> ExitFixup {
-        if let Some(size) = self.sockname.remove(&ctx.tid) {
-            if ret == 0 {
-                let _ = unix::report_back(&self.view, mem, &call.args(), size);
+        if let Some((addr, len, size)) = self.sockname.remove(&ctx.tid) {
+            if ret >= 0 {
+                let a = call.args();
+                let _ = unix::report_back(&self.view, mem, a.get(addr), a.get(len), size);
             }
             return ExitFixup::Keep;
         }

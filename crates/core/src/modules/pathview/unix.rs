@@ -3,7 +3,7 @@
 //! `getpeername` report it back under its guest name. Abstract names (a leading NUL) and
 //! unnamed sockets are not paths and pass unchanged.
 
-use viewos_abi::{Errno, GuestAddr, SyscallArgs};
+use viewos_abi::{Errno, GuestAddr};
 use viewos_path::{GuestPath, HostPath, View};
 
 use crate::mem::GuestMem;
@@ -39,11 +39,10 @@ pub fn sockaddr(path: &[u8]) -> Result<Vec<u8>, Errno> {
     Ok(a)
 }
 
-/// At the exit of `getsockname`/`getpeername`: the kernel wrote a host path; put the guest
-/// name of it in its place, truncated to the caller's buffer of `size` bytes, and report
-/// the full length, as the kernel does.
-pub fn report_back(view: &View, mem: &mut dyn GuestMem, args: &SyscallArgs, size: u32) -> Result<(), Errno> {
-    let (addr, lenp) = (args.get(1), args.get(2));
+/// At the exit of `getsockname`/`getpeername`/`accept`/`recvfrom`: the kernel wrote a host
+/// path at `addr`; put the guest name of it in its place, truncated to the caller's buffer
+/// of `size` bytes, and report the full length at `lenp`, as the kernel does.
+pub fn report_back(view: &View, mem: &mut dyn GuestMem, addr: u64, lenp: u64, size: u32) -> Result<(), Errno> {
     if addr == 0 || lenp == 0 {
         return Ok(());
     }
