@@ -44,6 +44,17 @@ impl Host for HostFs {
         HostPath::new(link.into_os_string().into_vec()).map_err(|_| Errno::ENOTDIR)
     }
 
+    fn file_contains(&self, host: &HostPath, needle: &[u8]) -> bool {
+        use std::io::Read;
+        let Ok(f) = std::fs::File::open(std::ffi::OsStr::from_bytes(host.as_bytes())) else { return false };
+        let mut data = Vec::new();
+        // Loaders are a few hundred KiB; anything much larger is not one.
+        if f.take(16 << 20).read_to_end(&mut data).is_err() || needle.is_empty() {
+            return false;
+        }
+        data.windows(needle.len()).any(|w| w == needle)
+    }
+
     fn may_chroot(&self, tid: Tid, host: &HostPath) -> Result<(), Errno> {
         const CAP_SYS_CHROOT: u32 = 18;
         let status = std::fs::read_to_string(format!("/proc/{}/status", tid.0)).map_err(|_| Errno::ESRCH)?;

@@ -42,17 +42,21 @@ fn a_busybox_root_runs_scripts_and_a_dynamic_program() {
             eprintln!("root: no busybox here (Debian package busybox-static); skipped");
             return;
         };
-        let script = "cat /etc/hostname; hello world; /bin/gnuls -1 / | grep -c .; cd /etc && pwd; cat /etc/passwd 2>&1 | head -1";
+        let script = "cat /etc/hostname; hello world; /bin/gnuls -1 / | grep -c .; cd /etc && pwd; cat /etc/passwd 2>&1 | head -1; \
+                      PATH=/bin gnuls /nonexistent 2>&1 | head -1";
         let out = run_as(u, &["-r", &r, "--", "/bin/sh", "-c", script]);
         let o = text(&out.stdout);
         let lines: Vec<&str> = o.lines().collect();
-        assert_eq!(lines.len(), 5, "{u:?}: {o}{}", text(&out.stderr));
+        assert_eq!(lines.len(), 6, "{u:?}: {o}{}", text(&out.stderr));
         assert_eq!(lines[0], "inside-the-root", "{u:?}: the root's own /etc");
         assert_eq!(lines[1], "script says /bin/hello world", "{u:?}: #! found inside the root");
         let entries = std::fs::read_dir(&r).unwrap().count();
         assert_eq!(lines[2], entries.to_string(), "{u:?}: GNU ls, through the root's own loader and libc, lists the root: {o}");
         assert_eq!(lines[3], "/etc", "{u:?}");
         assert!(lines[4].contains("No such file"), "{u:?}: the host's /etc/passwd leaked: {}", lines[4]);
+        // Run through the root's own loader, the program still sees the argv[0] it was given
+        // (glibc's loader takes --argv0).
+        assert!(lines[5].starts_with("gnuls: cannot access '/nonexistent'"), "{u:?}: {}", lines[5]);
         assert_eq!(out.status.code(), Some(0), "{u:?}");
         let _ = std::fs::remove_dir_all(&r);
     }

@@ -64,6 +64,7 @@ fn elf_interp(head: &[u8]) -> Option<Vec<u8>> {
 /// A new argv in one scratch blob: the pointer array, then the new strings. `Own(bytes)`
 /// entries are strings placed in the blob (their pointers relocated); `Guest(addr)` entries
 /// point at the guest's own strings.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Arg {
     Own(Vec<u8>),
     Guest(u64),

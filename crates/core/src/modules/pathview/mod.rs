@@ -59,6 +59,12 @@ pub trait Host: Fs + Send {
         Vec::new()
     }
 
+    /// Whether the file at `host` holds the bytes `needle` (used to ask whether an ELF
+    /// loader understands an option, such as glibc's `--argv0`). False if unreadable.
+    fn file_contains(&self, _host: &HostPath, _needle: &[u8]) -> bool {
+        false
+    }
+
     /// Whether thread `tid` may `chroot` (holds `CAP_SYS_CHROOT`), and may enter the
     /// directory `host` (search permission), as the kernel checks for `chroot`.
     fn may_chroot(&self, _tid: Tid, _host: &HostPath) -> Result<(), Errno> {
@@ -80,11 +86,13 @@ pub struct PathView {
     /// The views of processes that called `chroot`, by their root (a guest path of the
     /// view): built once, swapped in while such a process's calls are decided.
     chroots: BTreeMap<Vec<u8>, View>,
+    /// ELF loaders (host paths) and whether they take `--argv0`.
+    argv0_loaders: BTreeMap<Vec<u8>, bool>,
 }
 
 impl PathView {
     pub fn new(view: View, host: Box<dyn Host>) -> PathView {
-        PathView { view, host, chdir: BTreeMap::new(), listing: BTreeMap::new(), sockname: BTreeMap::new(), chroots: BTreeMap::new() }
+        PathView { view, host, chdir: BTreeMap::new(), listing: BTreeMap::new(), sockname: BTreeMap::new(), chroots: BTreeMap::new(), argv0_loaders: BTreeMap::new() }
     }
 
     /// The guest path of an open directory, for a dirfd or `fchdir`.
@@ -253,7 +261,7 @@ impl PathView {
     /// outside the view: run the interpreter found in the view instead, with the argv the
     /// kernel would have built (for a dynamic ELF, the program's `argv[0]` becomes its path).
     /// `Ok(None)`: the kernel's own lookups agree with the view.
-    fn plan_exec(&self, ctx: &Ctx<'_>, n: u32, args: &SyscallArgs, scratch: &[Scratch], mem: &mut dyn GuestMem) -> Result<Option<Disposition>, Errno> {
+    fn plan_exec(&mut self, ctx: &Ctx<'_>, n: u32, args: &SyscallArgs, scratch: &[Scratch], mem: &mut dyn GuestMem) -> Result<Option<Disposition>, Errno> {
         use exec::{Arg, Interp};
         let path_arg = if n == nr::EXECVE { 0 } else { 1 };
         let Some(prog) = scratch.iter().find(|s| s.arg == path_arg) else { return Ok(None) };
@@ -296,6 +304,16 @@ impl PathView {
                     let (lh, _) = self.resolve_host(ctx, None, &loader, Flags::EMPTY, false)?;
                     if !self.kernel_agrees(&loader, &lh) {
                         tail.insert(0, Arg::Own(cur_guest.as_bytes().to_vec()));
+                        // The loader makes the program's path its argv[0]; glibc's (2.33+)
+                        // can be told to keep the original one.
+                        let host = &*self.host;
+                        let argv0_ok = *self.argv0_loaders.entry(lh.clone()).or_insert_with(|| {
+                            HostPath::new(lh.clone()).is_ok_and(|h| host.file_contains(&h, b"--argv0"))
+                        });
+                        if argv0_ok {
+                            tail.insert(0, argv0.clone());
+                            tail.insert(0, Arg::Own(b"--argv0".to_vec()));
+                        }
                         argv0 = Arg::Own(loader.clone());
                         cur_host = HostPath::new(lh).map_err(|_| Errno::ENOENT)?;
                         changed = true;
