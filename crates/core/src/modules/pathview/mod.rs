@@ -59,6 +59,11 @@ pub trait Host: Fs + Send {
         Vec::new()
     }
 
+    /// The file position of thread `tid`'s fd `fd` (`/proc/TID/fdinfo/N`), if known.
+    fn fd_pos(&self, _tid: Tid, _fd: i32) -> Option<u64> {
+        None
+    }
+
     /// Whether the file at `host` holds the bytes `needle` (used to ask whether an ELF
     /// loader understands an option, such as glibc's `--argv0`). False if unreadable.
     fn file_contains(&self, _host: &HostPath, _needle: &[u8]) -> bool {
@@ -78,8 +83,8 @@ pub struct PathView {
     host: Box<dyn Host>,
     /// A `chdir`/`fchdir` in flight: the guest cwd it sets if it succeeds.
     chdir: BTreeMap<Tid, GuestPath>,
-    /// A directory listing in flight: the names to take out of it.
-    listing: BTreeMap<Tid, Vec<Vec<u8>>>,
+    /// A directory listing in flight: what to change in it.
+    listing: BTreeMap<Tid, Listing>,
     /// A call returning a socket address in flight (`getsockname`, `getpeername`,
     /// `accept`, `recvfrom`): the address and length arguments, and the caller's buffer size.
     sockname: BTreeMap<Tid, (usize, usize, u32)>,
@@ -404,6 +409,36 @@ impl PathView {
         Ok(n as u64)
     }
 
+    /// Binds whose mount point does not exist in the layer below (a real mount point must;
+    /// a view's need not): the directory it would be listed in, its name, its `d_type`.
+    fn phantom_mounts(&self) -> Vec<(GuestPath, Vec<u8>, u8)> {
+        const DT_DIR: u8 = 4;
+        const DT_REG: u8 = 8;
+        const DT_LNK: u8 = 10;
+        self.view
+            .binds()
+            .filter_map(|(dst, src)| {
+                let parent = dst.parent()?;
+                let name = dst.file_name()?.to_vec();
+                let below = self.view.translate(&parent)?;
+                let mut under = below.into_bytes();
+                if under != b"/" {
+                    under.push(b'/');
+                }
+                under.extend_from_slice(&name);
+                if self.host.lstat(&HostPath::new(under).ok()?) != Err(Errno::ENOENT) {
+                    return None;
+                }
+                let t = match self.host.lstat(src) {
+                    Ok(viewos_path::Kind::Dir) => DT_DIR,
+                    Ok(viewos_path::Kind::Symlink) => DT_LNK,
+                    _ => DT_REG,
+                };
+                Some((parent, name, t))
+            })
+            .collect()
+    }
+
     fn getcwd(ctx: &Ctx<'_>, buf: GuestAddr, size: u64, mem: &mut dyn GuestMem) -> Result<u64, Errno> {
         let mut cwd = Self::cwd(ctx).into_bytes();
         cwd.push(0);
@@ -455,7 +490,7 @@ impl Module for PathView {
         v.push((Sysno(nr::ACCEPT), Need::ControlIf { arg: 1, mask: u64::MAX }));
         v.push((Sysno(nr::ACCEPT4), Need::ControlIf { arg: 1, mask: u64::MAX }));
         v.push((Sysno(nr::RECVFROM), Need::ControlIf { arg: 4, mask: u64::MAX }));
-        if self.view.hidden().next().is_some() {
+        if self.view.hidden().next().is_some() || !self.phantom_mounts().is_empty() {
             v.push((Sysno(nr::GETDENTS64), Need::Control));
             v.push((Sysno(nr::GETDENTS), Need::Control));
         }
@@ -535,20 +570,27 @@ impl PathView {
                 return Some(Disposition::Pass { inspect: true });
             }
             Syscall::Other(s, a) if s.0 == nr::GETDENTS64 || s.0 == nr::GETDENTS => {
-                let Ok(dir) = self.fd_guest_path(ctx.tid, a.get(0) as u32 as i32) else {
+                let fd = a.get(0) as u32 as i32;
+                let Ok(dir) = self.fd_guest_path(ctx.tid, fd) else {
                     // Not a directory the view shows: the kernel answers (EBADF, ENOTDIR...).
                     return Some(Disposition::PASS);
                 };
-                let names: Vec<Vec<u8>> = self
+                let hidden: Vec<Vec<u8>> = self
                     .view
                     .hidden()
                     .filter(|h| h.parent().as_ref() == Some(&dir))
                     .filter_map(|h| h.file_name().map(<[u8]>::to_vec))
                     .collect();
-                if names.is_empty() {
+                // Mount points missing below are added to the first batch (position 0).
+                let mut extra: Vec<(Vec<u8>, u8)> =
+                    self.phantom_mounts().into_iter().filter(|(p, ..)| *p == dir).map(|(_, name, t)| (name, t)).collect();
+                if !extra.is_empty() && self.host.fd_pos(ctx.tid, fd) != Some(0) {
+                    extra.clear();
+                }
+                if hidden.is_empty() && extra.is_empty() {
                     return Some(Disposition::PASS);
                 }
-                self.listing.insert(ctx.tid, names);
+                self.listing.insert(ctx.tid, Listing { hidden, extra, cap: a.get(2) });
                 return Some(Disposition::Pass { inspect: true });
             }
             _ => {}
@@ -636,9 +678,9 @@ impl PathView {
             }
             return ExitFixup::Keep;
         }
-        if let Some(names) = self.listing.remove(&ctx.tid) {
+        if let Some(l) = self.listing.remove(&ctx.tid) {
             let legacy = call.sysno().0 == nr::GETDENTS;
-            return filter_listing(mem, GuestAddr(call.args().get(1)), ret, &names, legacy);
+            return edit_listing(mem, GuestAddr(call.args().get(1)), ret, &l, legacy);
         }
         if let Some(g) = self.chdir.remove(&ctx.tid)
             && ret == 0
@@ -652,10 +694,40 @@ impl PathView {
     }
 }
 
-/// Takes the records named in `hidden` out of a directory listing of `len` bytes at `buf`
-/// (`linux_dirent64`, or the legacy `linux_dirent` with `legacy`). A batch left empty must
-/// not read as the end of the directory: the call is run again for the next batch.
-fn filter_listing(mem: &mut dyn GuestMem, buf: GuestAddr, len: i64, hidden: &[Vec<u8>], legacy: bool) -> ExitFixup {
+/// A directory listing's edit: names to take out, and (first batch only) mount points to
+/// add, with the caller's buffer size.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Listing {
+    hidden: Vec<Vec<u8>>,
+    extra: Vec<(Vec<u8>, u8)>,
+    cap: u64,
+}
+
+/// One record (`linux_dirent64`, or the legacy `linux_dirent` with `legacy`).
+fn dirent(ino: u64, off: u64, name: &[u8], d_type: u8, legacy: bool) -> Vec<u8> {
+    let name_at = if legacy { 18 } else { 19 };
+    // Legacy records keep d_type in their last byte, after the name's NUL.
+    let reclen = (name_at + name.len() + 1 + usize::from(legacy)).next_multiple_of(8);
+    let mut r = Vec::with_capacity(reclen);
+    r.extend_from_slice(&ino.to_le_bytes());
+    r.extend_from_slice(&off.to_le_bytes());
+    r.extend_from_slice(&(reclen as u16).to_le_bytes());
+    if !legacy {
+        r.push(d_type);
+    }
+    r.extend_from_slice(name);
+    r.resize(reclen, 0);
+    if legacy {
+        r[reclen - 1] = d_type;
+    }
+    r
+}
+
+/// Edits a directory listing of `len` bytes at `buf`: takes out the records named in
+/// `hidden`, adds `extra` records where the buffer has room (the mount points of the view
+/// that the directory below lacks). A batch left empty must not read as the end of the
+/// directory: the call is run again for the next batch.
+fn edit_listing(mem: &mut dyn GuestMem, buf: GuestAddr, len: i64, l: &Listing, legacy: bool) -> ExitFixup {
     if len <= 0 {
         return ExitFixup::Keep;
     }
@@ -666,6 +738,8 @@ fn filter_listing(mem: &mut dyn GuestMem, buf: GuestAddr, len: i64, hidden: &[Ve
     // d_ino u64, d_off u64, d_reclen u16, then d_type u8 + name (dirent64) or name (legacy).
     let name_at = if legacy { 18 } else { 19 };
     let mut kept = Vec::with_capacity(data.len());
+    let mut present: Vec<Vec<u8>> = Vec::new();
+    let mut last_off = 0u64;
     let mut at = 0;
     while at + name_at <= data.len() {
         let reclen = u16::from_le_bytes([data[at + 16], data[at + 17]]) as usize;
@@ -674,14 +748,27 @@ fn filter_listing(mem: &mut dyn GuestMem, buf: GuestAddr, len: i64, hidden: &[Ve
             return ExitFixup::Keep;
         }
         let rec = &data[at..at + reclen];
+        last_off = u64::from_le_bytes(rec[8..16].try_into().expect("16 bytes"));
         let name = &rec[name_at..];
         let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
-        if !hidden.iter().any(|h| h.as_slice() == name) {
+        if !l.hidden.iter().any(|h| h.as_slice() == name) {
             kept.extend_from_slice(rec);
+            present.push(name.to_vec());
         }
         at += reclen;
     }
-    if kept.len() == data.len() {
+    for (name, t) in &l.extra {
+        if present.contains(name) {
+            continue;
+        }
+        // A stable, non-zero inode number (readdir skips zero) for a name with no inode below.
+        let ino = name.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)) | 1;
+        let rec = dirent(ino, last_off, name, *t, legacy);
+        if (kept.len() + rec.len()) as u64 <= l.cap {
+            kept.extend_from_slice(&rec);
+        }
+    }
+    if kept == data {
         return ExitFixup::Keep;
     }
     if kept.is_empty() {

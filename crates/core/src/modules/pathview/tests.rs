@@ -266,12 +266,14 @@ fn dirent64(ino: u64, name: &str) -> Vec<u8> {
 
 #[test]
 fn listings_lose_hidden_names_and_an_emptied_batch_is_run_again() {
-    use super::filter_listing;
-    let hidden = vec![b".ssh".to_vec()];
+    use super::{Listing, edit_listing};
+    let l = Listing { hidden: vec![b".ssh".to_vec()], extra: Vec::new(), cap: 4096 };
+    let filter_listing = |mem: &mut FakeMem, buf, len, l: &Listing, legacy| edit_listing(mem, buf, len, l, legacy);
+    let hidden = &l;
     let batch = [dirent64(1, "."), dirent64(2, ".ssh"), dirent64(3, "src")].concat();
     let mut mem = FakeMem::new();
     mem.map(0x1000, batch.clone());
-    let fix = filter_listing(&mut mem, GuestAddr(0x1000), batch.len() as i64, &hidden, false);
+    let fix = filter_listing(&mut mem, GuestAddr(0x1000), batch.len() as i64, hidden, false);
     let kept = [dirent64(1, "."), dirent64(3, "src")].concat();
     assert_eq!(fix, ExitFixup::SetReturn(Ok(kept.len() as u64)));
     let mut now = vec![0u8; kept.len()];
@@ -280,15 +282,15 @@ fn listings_lose_hidden_names_and_an_emptied_batch_is_run_again() {
 
     let only = dirent64(2, ".ssh");
     mem.map(0x4000, only.clone());
-    assert_eq!(filter_listing(&mut mem, GuestAddr(0x4000), only.len() as i64, &hidden, false), ExitFixup::Restart);
+    assert_eq!(filter_listing(&mut mem, GuestAddr(0x4000), only.len() as i64, hidden, false), ExitFixup::Restart);
     // Nothing hidden, end of directory, errors and garbage are left alone.
     let plain = dirent64(3, "src");
     mem.map(0x6000, plain.clone());
-    assert_eq!(filter_listing(&mut mem, GuestAddr(0x6000), plain.len() as i64, &hidden, false), ExitFixup::Keep);
-    assert_eq!(filter_listing(&mut mem, GuestAddr(0x6000), 0, &hidden, false), ExitFixup::Keep);
-    assert_eq!(filter_listing(&mut mem, GuestAddr(0x6000), -9, &hidden, false), ExitFixup::Keep);
+    assert_eq!(filter_listing(&mut mem, GuestAddr(0x6000), plain.len() as i64, hidden, false), ExitFixup::Keep);
+    assert_eq!(filter_listing(&mut mem, GuestAddr(0x6000), 0, hidden, false), ExitFixup::Keep);
+    assert_eq!(filter_listing(&mut mem, GuestAddr(0x6000), -9, hidden, false), ExitFixup::Keep);
     mem.map(0x8000, vec![0xff; 40]);
-    assert_eq!(filter_listing(&mut mem, GuestAddr(0x8000), 40, &hidden, false), ExitFixup::Keep);
+    assert_eq!(filter_listing(&mut mem, GuestAddr(0x8000), 40, hidden, false), ExitFixup::Keep);
 }
 
 #[test]
@@ -399,4 +401,30 @@ fn times_links_and_nodes_are_made_by_the_monitor() {
     assert_eq!(performed(&d), Ok(HostOp::Mknod { at: ht("/home/u/src/hard", false), mode: 0o10644, dev: 0, umask: 0o022 }));
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::LCHOWN, [0x1000, 1, u32::MAX as u64, 0, 0, 0]), &mut mem);
     assert_eq!(performed(&d), Ok(HostOp::Chown { at: ht("/home/u/src/main.c", false), uid: 1, gid: u32::MAX, nofollow: true }));
+}
+
+#[test]
+fn mount_points_missing_below_are_added_to_the_first_batch() {
+    use super::{Listing, dirent, edit_listing};
+    for legacy in [false, true] {
+        let batch = [dirent(1, 10, b".", 4, legacy), dirent(2, 20, b"bin", 4, legacy)].concat();
+        let l = Listing { hidden: Vec::new(), extra: vec![(b"proc".to_vec(), 4), (b"bin".to_vec(), 4)], cap: 4096 };
+        let mut mem = FakeMem::new();
+        mem.map(0x1000, [batch.clone(), vec![0; 64]].concat());
+        let ExitFixup::SetReturn(Ok(n)) = edit_listing(&mut mem, GuestAddr(0x1000), batch.len() as i64, &l, legacy) else { panic!() };
+        let mut now = vec![0u8; n as usize];
+        mem.read(GuestAddr(0x1000), &mut now).unwrap();
+        let added = &now[batch.len()..];
+        assert_eq!(&now[..batch.len()], &batch[..], "the kernel's records stay");
+        let name_at = if legacy { 18 } else { 19 };
+        assert_eq!(&added[name_at..name_at + 5], b"proc\0", "only the missing one is added (bin is there)");
+        assert_eq!(u64::from_le_bytes(added[8..16].try_into().unwrap()), 20, "its d_off continues after the batch");
+        assert_ne!(u64::from_le_bytes(added[..8].try_into().unwrap()), 0, "readdir skips d_ino 0");
+        let t = if legacy { added[added.len() - 1] } else { added[18] };
+        assert_eq!(t, 4, "DT_DIR");
+        // No room in the caller's buffer: nothing added.
+        let small = Listing { cap: batch.len() as u64, ..l.clone() };
+        mem.map(0x3000, batch.clone());
+        assert_eq!(edit_listing(&mut mem, GuestAddr(0x3000), batch.len() as i64, &small, legacy), ExitFixup::Keep);
+    }
 }
