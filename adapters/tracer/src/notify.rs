@@ -75,7 +75,7 @@ pub fn serve(shared: Arc<Shared>, fd: i32) {
                         eprintln!("viewos: internal error: an O_PATH open was notified");
                         respond(fd, n.id, Some(Err(Errno::ENOSYS)));
                     }
-                    HostOp::Open { flags, .. } => open(fd, n.id, &op, flags & libc::O_CLOEXEC as u64 != 0),
+                    HostOp::Open { flags, .. } => open(fd, n.id, &op, flags & libc::O_CLOEXEC as u64 != 0, creds.map(|t| t.0)),
                     _ => respond(fd, n.id, Some(perform::perform(&op, &mut mem))),
                 },
                 Err(e) => respond(fd, n.id, Some(Err(e))),
@@ -103,13 +103,13 @@ fn install(fd: i32, id: u64, file: &OwnedFd, cloexec: bool) {
 }
 
 /// A notified open, made by the monitor and installed in the guest's table.
-fn open(fd: i32, id: u64, op: &HostOp, cloexec: bool) {
+fn open(fd: i32, id: u64, op: &HostOp, cloexec: bool, creds: Option<i32>) {
     match perform::open(op) {
         Ok(Opened::Ready(file)) => install(fd, id, &file, cloexec),
         Ok(Opened::Fifo { probe, flags }) => {
             // Blocks until a peer opens the other end, which may be another guest that
             // needs the monitor meanwhile: wait on a thread of its own.
-            std::thread::spawn(move || match perform::open_fifo(&probe, flags) {
+            std::thread::spawn(move || match perform::open_fifo(&probe, flags, creds) {
                 Ok(file) => install(fd, id, &file, cloexec),
                 Err(e) => respond(fd, id, Some(Err(e))),
             });

@@ -213,7 +213,10 @@ pub fn open(op: &HostOp) -> Result<Opened, Errno> {
         let fd = with_umask(*umask, || sys::openat2(libc::AT_FDCWD, &at.path, (flags | libc::O_CLOEXEC) as u64, *mode, *resolve));
         return fd.map(Opened::Ready).map_err(errno);
     }
-    let probe_flags = libc::O_PATH | libc::O_CLOEXEC | (flags & libc::O_NOFOLLOW);
+    // O_CREAT|O_EXCL never follows a final symlink (the view's lookup did not either).
+    let excl = creating && flags & libc::O_EXCL != 0;
+    let nofollow = if excl { libc::O_NOFOLLOW } else { flags & libc::O_NOFOLLOW };
+    let probe_flags = libc::O_PATH | libc::O_CLOEXEC | nofollow;
     let probe = match sys::openat2(libc::AT_FDCWD, &at.path, probe_flags as u64, 0, *resolve) {
         Ok(p) => p,
         Err(e) if creating && e.raw_os_error() == Some(libc::ENOENT) => {
@@ -229,13 +232,13 @@ pub fn open(op: &HostOp) -> Result<Opened, Errno> {
         }
         Err(e) => return Err(errno(e)),
     };
+    if excl {
+        return Err(Errno::EEXIST);
+    }
     let kind = sys::fstat_bytes(probe.as_raw_fd()).map(|st| sys::stat_type(&st)).map_err(errno)?;
     if kind == libc::S_IFLNK {
         // O_NOFOLLOW met a final symlink.
         return Err(Errno::ELOOP);
-    }
-    if creating && flags & libc::O_EXCL != 0 {
-        return Err(Errno::EEXIST);
     }
     // Reopened through the probe: the kernel checks permissions again, as for the guest.
     let reflags = (flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW)) | libc::O_CLOEXEC;
@@ -248,7 +251,9 @@ pub fn open(op: &HostOp) -> Result<Opened, Errno> {
     }
 }
 
-/// The blocking open of a FIFO (until a peer opens the other end).
-pub fn open_fifo(probe: &OwnedFd, flags: i32) -> Result<OwnedFd, Errno> {
+/// The blocking open of a FIFO (until a peer opens the other end), with the credentials
+/// of `creds` if the guest thread changed its own.
+pub fn open_fifo(probe: &OwnedFd, flags: i32, creds: Option<i32>) -> Result<OwnedFd, Errno> {
+    let _as_guest = AsGuest::new(creds)?;
     sys::openat2(libc::AT_FDCWD, &proc_self_fd(probe), flags as u64, 0, 0).map_err(errno)
 }

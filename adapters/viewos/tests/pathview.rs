@@ -204,3 +204,51 @@ conn, addr = l.accept(); print("accept", addr, conn.getpeername(), k.getpeername
         let _ = std::fs::remove_dir_all(&d);
     }
 }
+
+/// Opens the monitor makes for the guest fail and succeed as the kernel's own would, on the
+/// edge cases of flags: `O_CREAT|O_EXCL` on a (dangling) symlink, `O_NOFOLLOW`, `O_DIRECTORY`,
+/// a trailing slash, FIFOs without a peer, a directory for writing, a missing parent, `O_PATH`.
+#[test]
+fn open_flags_behave_as_natively() {
+    let Some(py) = ["/usr/bin/python3", "/usr/local/bin/python3"].into_iter().find(|p| std::path::Path::new(p).exists()) else {
+        eprintln!("open flags: no python3 here; skipped");
+        return;
+    };
+    let script = r#"
+import os, sys
+d = sys.argv[1]
+def t(name, flags):
+    try:
+        fd = os.open(d + "/" + name, flags, 0o644); os.close(fd); r = "ok"
+    except OSError as e: r = e.strerror
+    print(name, oct(flags), r)
+t("dang", os.O_CREAT|os.O_EXCL|os.O_WRONLY)
+t("lnk", os.O_CREAT|os.O_EXCL|os.O_WRONLY)
+t("lnk", os.O_RDONLY|os.O_NOFOLLOW)
+t("realf", os.O_RDONLY|os.O_DIRECTORY)
+t("realf/", os.O_RDONLY)
+t("ff", os.O_RDONLY|os.O_NONBLOCK)
+t("ff", os.O_WRONLY|os.O_NONBLOCK)
+t(".", os.O_WRONLY)
+t("newdir/x", os.O_CREAT|os.O_WRONLY)
+t("lnk", os.O_RDONLY|os.O_PATH|os.O_NOFOLLOW)
+t("realf", os.O_WRONLY|os.O_TRUNC)
+"#;
+    for u in users() {
+        let d = tree(&format!("oflags-{}", u.unwrap_or(0)));
+        let w = format!("{d}/src/w");
+        std::fs::create_dir_all(&w).unwrap();
+        std::os::unix::fs::symlink("nowhere", format!("{w}/dang")).unwrap();
+        std::os::unix::fs::symlink("realf", format!("{w}/lnk")).unwrap();
+        std::fs::write(format!("{w}/realf"), "x").unwrap();
+        assert!(std::process::Command::new("mkfifo").arg(format!("{w}/ff")).status().unwrap().success());
+        if let Some(uid) = u {
+            std::process::Command::new("chown").args(["-R", &format!("{uid}"), &w]).status().unwrap();
+        }
+        let native = command_as(u, py, &["-c", script, &w]).output().unwrap();
+        let out = run_as(u, &["-b", &format!("{d}/src:/v"), "--", py, "-c", script, "/v/w"]);
+        assert!(text(&native.stdout).contains("File exists"), "{}", text(&native.stdout));
+        assert_eq!(text(&out.stdout), text(&native.stdout), "{u:?}: {}", text(&out.stderr));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
