@@ -100,3 +100,68 @@ fn a_directory_swapped_for_a_symlink_after_the_lookup_does_not_lead_out() {
         assert_eq!(run(true), "secret_reads=0", "{user}");
     }
 }
+
+/// Nothing outside `--root` is reachable: the escape routes, and lookups that try `..` above
+/// the root, symlinks (absolute and relative) aimed outside it, and `/proc/{1,self}/root`.
+/// The root here holds only what a dynamic probe needs (`/usr` bound, `/lib*` links), so
+/// the host tree with the secret is outside it.
+#[test]
+fn nothing_outside_the_root_is_reachable() {
+    for user in User::all() {
+        let t = Tree::new(&format!("root-{user}"));
+        let jail = format!("{}/jail", t.root);
+        let probe_dir = probe().parent().unwrap().to_string_lossy().into_owned();
+        let secret = format!("{}/d/hid/key", t.root);
+        for d in ["proc", "probe", "scratch", "usr", "etc"] {
+            std::fs::create_dir_all(format!("{jail}/{d}")).unwrap();
+        }
+        for l in ["lib", "lib64", "bin"] {
+            let _ = std::os::unix::fs::symlink(format!("usr/{l}"), format!("{jail}/{l}"));
+        }
+        std::os::unix::fs::symlink(&secret, format!("{jail}/abs")).unwrap();
+        std::os::unix::fs::symlink(format!("../../../../../../../..{secret}"), format!("{jail}/up")).unwrap();
+        Command::new("chmod").args(["-R", "a+rwX", &t.root]).status().unwrap();
+        let view = [
+            "--bare-root".to_string(),
+            "-r".into(),
+            jail.clone(),
+            "-b".into(),
+            "/usr:/usr".into(),
+            "-b".into(),
+            "/proc:/proc".into(),
+            "-b".into(),
+            format!("{probe_dir}:/probe"),
+            "-b".into(),
+            format!("{}/scratch:/scratch", t.root),
+        ];
+        let probe_in = "/probe/".to_string() + &probe().file_name().unwrap().to_string_lossy();
+        for mech in ["--mechanism=hybrid", "--mechanism=ptrace"] {
+            let mut argv = user.prefix();
+            argv.push(viewos().to_string_lossy().into_owned());
+            argv.extend(view.iter().cloned());
+            argv.extend([mech.to_string(), "--".into(), probe_in.clone()]);
+            let run = |extra: &[String]| {
+                let mut a = argv.clone();
+                a.extend(extra.iter().cloned());
+                let out = Command::new(&a[0]).args(&a[1..]).current_dir("/tmp").output().unwrap();
+                assert!(out.status.success(), "{a:?}: {}", String::from_utf8_lossy(&out.stderr));
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            };
+            let routes = run(&["escape".into(), format!("{}/d", t.root), "hid".into(), "key".into(), "/scratch".into()]);
+            let leaks: Vec<&str> = routes.lines().filter(|l| l.ends_with("=SECRET") || *l == "listing=listed").collect();
+            assert!(leaks.is_empty(), "{user} {mech}: {leaks:?}\n{routes}");
+            let lookups = run(&[
+                "paths".into(),
+                format!("/../../..{secret}"),
+                "/abs".into(),
+                "/up".into(),
+                format!("/proc/1/root{secret}"),
+                format!("/proc/self/root/../..{secret}"),
+                "/..".into(),
+            ]);
+            assert!(!lookups.contains("TOPSECRET"), "{user} {mech}: {lookups}");
+            // `/..` is the root itself: its listing is the jail's.
+            assert!(lookups.contains("probe") && lookups.contains("scratch"), "{user} {mech}: {lookups}");
+        }
+    }
+}
