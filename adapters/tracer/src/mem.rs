@@ -20,6 +20,11 @@ impl ProcMem {
         ProcMem { tid, file: None }
     }
 
+    /// The thread whose memory this is.
+    pub fn tid(&self) -> i32 {
+        self.tid
+    }
+
     /// With a `/proc/TID/mem` file opened earlier for the same address space.
     pub fn with_file(tid: i32, file: Option<File>) -> ProcMem {
         ProcMem { tid, file }

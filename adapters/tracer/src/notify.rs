@@ -62,32 +62,56 @@ pub fn serve(shared: Arc<Shared>, fd: i32) {
             shared.drain(&mut mon);
             continue;
         }
-        match d {
-            Disposition::Pass { inspect: false } => respond(fd, n.id, None),
-            Disposition::Emulate(r) => respond(fd, n.id, Some(r)),
-            Disposition::Block => {
-                shared.notif_parked.lock().expect("parked lock").insert(tid, n.id);
-            }
-            Disposition::Perform { op, creds } => match perform::AsGuest::new(creds.map(|t| t.0)) {
-                Ok(_as_guest) => match op {
-                    // The filter sends O_PATH opens to ptrace: ADDFD cannot install them.
-                    HostOp::Open { flags, .. } if flags & libc::O_PATH as u64 != 0 => {
-                        eprintln!("viewos: internal error: an O_PATH open was notified");
-                        respond(fd, n.id, Some(Err(Errno::ENOSYS)));
-                    }
-                    HostOp::Open { flags, .. } => open(fd, n.id, &op, flags & libc::O_CLOEXEC as u64 != 0, creds.map(|t| t.0)),
-                    _ => respond(fd, n.id, Some(perform::perform(&op, &mut mem))),
+        carry(&shared, &mut mon, fd, n.id, call, d, &mut mem);
+        shared.drain(&mut mon);
+    }
+}
+
+/// Carries out the decision `d` on notified call `call` (id `id`).
+fn carry(shared: &Shared, mon: &mut viewos_core::Monitor, fd: i32, id: u64, call: Syscall, d: Disposition, mem: &mut ProcMem) {
+    let tid = mem.tid();
+    match d {
+        Disposition::Pass { inspect: false } => respond(fd, id, None),
+        Disposition::Emulate(r) => respond(fd, id, Some(r)),
+        Disposition::Block => {
+            shared.notif_parked.lock().expect("parked lock").insert(tid, id);
+        }
+        Disposition::Perform { op, creds, lexical } => {
+            let creds = creds.map(|t| t.0);
+            let done = match perform::AsGuest::new(creds) {
+                Err(e) => Some(Err(e)),
+                // The filter sends O_PATH opens to ptrace: ADDFD cannot install them.
+                Ok(_) if matches!(op, HostOp::Open { flags, .. } if flags & libc::O_PATH as u64 != 0) => {
+                    eprintln!("viewos: internal error: an O_PATH open was notified");
+                    Some(Err(Errno::ENOSYS))
+                }
+                Ok(_as_guest) => match &op {
+                    HostOp::Open { flags, .. } => match perform::open(&op) {
+                        Err(Errno::ELOOP) if lexical => Some(Err(Errno::ELOOP)),
+                        r => {
+                            open(fd, id, r, flags & libc::O_CLOEXEC as u64 != 0, creds);
+                            None
+                        }
+                    },
+                    _ => Some(perform::perform(&op, mem)),
                 },
-                Err(e) => respond(fd, n.id, Some(Err(e))),
-            },
-            other => {
-                // A module asked for ptrace-only control on a call it declared `Decide`:
-                // a monitor bug. Refuse the call rather than run it unexamined.
-                eprintln!("viewos: internal error: {other:?} for a notified {}", call.sysno());
-                respond(fd, n.id, Some(Err(Errno::ENOSYS)));
+            };
+            match done {
+                // A symlink on a lexically translated path: decide again, in full.
+                Some(Err(Errno::ELOOP)) if lexical => {
+                    let d = mon.on_syscall_redecide(shared.now(), Tid(tid), call, mem);
+                    carry(shared, mon, fd, id, call, d, mem);
+                }
+                Some(r) => respond(fd, id, Some(r)),
+                None => {}
             }
         }
-        shared.drain(&mut mon);
+        other => {
+            // A module asked for ptrace-only control on a call it declared `Decide`:
+            // a monitor bug. Refuse the call rather than run it unexamined.
+            eprintln!("viewos: internal error: {other:?} for a notified {}", call.sysno());
+            respond(fd, id, Some(Err(Errno::ENOSYS)));
+        }
     }
 }
 
@@ -102,9 +126,9 @@ fn install(fd: i32, id: u64, file: &OwnedFd, cloexec: bool) {
     }
 }
 
-/// A notified open, made by the monitor and installed in the guest's table.
-fn open(fd: i32, id: u64, op: &HostOp, cloexec: bool, creds: Option<i32>) {
-    match perform::open(op) {
+/// A notified open, made by the monitor (`opened`) and installed in the guest's table.
+fn open(fd: i32, id: u64, opened: Result<Opened, Errno>, cloexec: bool, creds: Option<i32>) {
+    match opened {
         Ok(Opened::Ready(file)) => install(fd, id, &file, cloexec),
         Ok(Opened::Fifo { probe, flags }) => {
             // Blocks until a peer opens the other end, which may be another guest that

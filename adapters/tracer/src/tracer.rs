@@ -412,11 +412,20 @@ impl Tracer {
             Disposition::Emulate(r) => self.finish_emulated(tid, r),
             // Parked by `on_seccomp`; resumed when its completion arrives.
             Disposition::Block => {}
-            Disposition::Perform { op, creds } => match op.as_rewrite() {
+            Disposition::Perform { op, creds, lexical } => match op.as_rewrite() {
+                // The guest will open itself, and could not ask again: decide in full first.
+                Some(_) if lexical => {
+                    let d = self.redecide(tid, call);
+                    self.apply(tid, call, d);
+                }
                 // No way to install an fd from here: the guest opens, with RESOLVE_NO_SYMLINKS.
                 Some(d) => self.apply(tid, call, d),
                 None => {
                     let r = crate::perform::AsGuest::new(creds.map(|t| t.0)).and_then(|_as_guest| crate::perform::perform(&op, &mut ProcMem::new(tid)));
+                    if lexical && r == Err(Errno::ELOOP) {
+                        let d = self.redecide(tid, call);
+                        return self.apply(tid, call, d);
+                    }
                     self.finish_emulated(tid, r);
                 }
             },
@@ -455,6 +464,14 @@ impl Tracer {
                 self.resume(tid, 0);
             }
         }
+    }
+
+    /// Asks the monitor again about `call` after its lexical shortcut met a symlink.
+    fn redecide(&self, tid: i32, call: Syscall) -> Disposition {
+        let mut mon = self.shared.monitor.lock().expect("monitor lock");
+        let d = mon.on_syscall_redecide(self.shared.now(), Tid(tid), call, &mut ProcMem::new(tid));
+        self.shared.drain(&mut mon);
+        d
     }
 
     /// Skips the stopped call and makes it return `result`.

@@ -78,7 +78,12 @@ pub enum Disposition {
     /// sees its result (see [`crate::hostop`]). With `creds`, the calling thread changed its
     /// credentials since it entered the view: the adapter makes the call with that thread's
     /// filesystem uid, gid, groups and effective capabilities, not the monitor's.
-    Perform { op: HostOp, creds: Option<Tid> },
+    /// With `lexical`, the op's paths were translated without looking at the host (they hold
+    /// no `..`, and the view's binds and hidden paths decide them): a symlink on the way
+    /// would have changed the answer, so if the op fails with `ELOOP` the adapter must call
+    /// [`Monitor::on_syscall_redecide`] and carry out that decision instead; an adapter that
+    /// cannot run the op itself (an open turned into a rewrite) must ask at once.
+    Perform { op: HostOp, creds: Option<Tid>, lexical: bool },
 }
 
 impl Disposition {
@@ -150,6 +155,9 @@ pub struct Ctx<'a> {
     pub now: Nanos,
     pub tid: Tid,
     pub procs: &'a mut Processes,
+    /// The adapter asks again after a `Perform { lexical: true }` met a symlink: decide
+    /// without shortcuts.
+    pub exact: bool,
 }
 
 /// A view module: declares the calls it needs and decides them.
@@ -277,7 +285,17 @@ impl Monitor {
 
     /// A trapped call of `tid` is about to run.
     pub fn on_syscall_enter(&mut self, now: Nanos, tid: Tid, call: Syscall, mem: &mut impl GuestMem) -> Disposition {
-        let mut ctx = Ctx { now, tid, procs: &mut self.procs };
+        self.enter(now, tid, call, mem, false)
+    }
+
+    /// The same call again, after a `Perform { lexical: true }` for it failed with `ELOOP`:
+    /// decided without shortcuts (every path looked up on the host, symlinks followed).
+    pub fn on_syscall_redecide(&mut self, now: Nanos, tid: Tid, call: Syscall, mem: &mut impl GuestMem) -> Disposition {
+        self.enter(now, tid, call, mem, true)
+    }
+
+    fn enter(&mut self, now: Nanos, tid: Tid, call: Syscall, mem: &mut impl GuestMem, exact: bool) -> Disposition {
+        let mut ctx = Ctx { now, tid, procs: &mut self.procs, exact };
         let mut decided = None;
         for (i, m) in self.modules.iter_mut().enumerate() {
             if let Some(d) = m.enter(&mut ctx, &call, mem) {
@@ -306,7 +324,7 @@ impl Monitor {
     /// decisions that asked to inspect.
     pub fn on_syscall_exit(&mut self, now: Nanos, tid: Tid, ret: i64, mem: &mut impl GuestMem) -> ExitFixup {
         let Some(p) = self.pending.remove(&tid) else { return ExitFixup::Keep };
-        let mut ctx = Ctx { now, tid, procs: &mut self.procs };
+        let mut ctx = Ctx { now, tid, procs: &mut self.procs, exact: false };
         let fix = match p.module {
             Some(i) => self.modules[i].exit(&mut ctx, &p.call, ret, mem),
             None => ExitFixup::Keep,

@@ -68,7 +68,7 @@ mod tests {
 
     fn decide(call: Syscall, mem: &mut FakeMem) -> Option<Disposition> {
         let mut procs = Processes::new();
-        Guard.enter(&mut Ctx { now: Nanos(0), tid: Tid(1), procs: &mut procs }, &call, mem)
+        Guard.enter(&mut Ctx { now: Nanos(0), tid: Tid(1), procs: &mut procs, exact: false }, &call, mem)
     }
 
     #[test]

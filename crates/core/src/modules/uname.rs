@@ -139,7 +139,7 @@ mod tests {
     fn bad_buffers_are_efault_and_long_names_einval() {
         let mut u = Uname::new(host(), b"x").unwrap();
         let mut procs = crate::Processes::new();
-        let mut ctx = Ctx { now: Nanos(0), tid: Tid(1), procs: &mut procs };
+        let mut ctx = Ctx { now: Nanos(0), tid: Tid(1), procs: &mut procs, exact: false };
         let mut mem = FakeMem::new();
         let call = Syscall::from_raw(Sysno(nr::UNAME), viewos_abi::SyscallArgs([0x9000, 0, 0, 0, 0, 0]));
         assert_eq!(u.enter(&mut ctx, &call, &mut mem), Some(Disposition::Emulate(Err(Errno::EFAULT))));

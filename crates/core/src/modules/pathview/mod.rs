@@ -93,11 +93,13 @@ pub struct PathView {
     chroots: BTreeMap<Vec<u8>, View>,
     /// ELF loaders (host paths) and whether they take `--argv0`.
     argv0_loaders: BTreeMap<Vec<u8>, bool>,
+    /// The call being decided had a path translated lexically (see `lookup`).
+    lexical: std::cell::Cell<bool>,
 }
 
 impl PathView {
     pub fn new(view: View, host: Box<dyn Host>) -> PathView {
-        PathView { view, host, chdir: BTreeMap::new(), listing: BTreeMap::new(), sockname: BTreeMap::new(), chroots: BTreeMap::new(), argv0_loaders: BTreeMap::new() }
+        PathView { view, host, chdir: BTreeMap::new(), listing: BTreeMap::new(), sockname: BTreeMap::new(), chroots: BTreeMap::new(), argv0_loaders: BTreeMap::new(), lexical: std::cell::Cell::new(false) }
     }
 
     /// The guest path of an open directory, for a dirfd or `fchdir`.
@@ -184,6 +186,7 @@ impl PathView {
         args: &SyscallArgs,
         how: Option<&[u8]>,
         mem: &mut dyn GuestMem,
+        shortcut: bool,
     ) -> Result<Option<(Vec<u8>, GuestPath)>, Errno> {
         let ptr = args.get(a.path);
         if ptr == 0 {
@@ -220,6 +223,10 @@ impl PathView {
             Some(fd) if path.first() != Some(&b'/') => Some(self.fd_guest_path(ctx.tid, fd)?),
             _ => None,
         };
+        if shortcut && let Some(r) = self.translate_lexically(ctx, dir.as_ref(), &path) {
+            self.lexical.set(true);
+            return r.map(Some);
+        }
         let may_create = match a.role {
             Role::Create => true,
             Role::CreateIfFlag { arg, mask } => match a.follow {
@@ -229,6 +236,43 @@ impl PathView {
             Role::Lookup | Role::Remove | Role::Exec => false,
         };
         self.resolve_host(ctx, dir.as_ref(), &path, flags, may_create).map(Some)
+    }
+
+    /// The shortcut for a call the monitor makes itself: a path without `..` whose every
+    /// component is a plain name is translated through the view's binds and hidden paths
+    /// without asking the host anything. Only a symlink on the way could change the answer,
+    /// and the host call refuses symlinks (`RESOLVE_NO_SYMLINKS`): if it meets one, the
+    /// adapter asks again and the path is resolved in full. `None`: no shortcut (`..`, or a
+    /// `/proc` magic link, which must be read as the guest's).
+    fn translate_lexically(&self, ctx: &Ctx<'_>, dir: Option<&GuestPath>, path: &[u8]) -> Option<Result<(Vec<u8>, GuestPath), Errno>> {
+        if path.is_empty() || path.len() >= viewos_path::PATH_MAX || path.split(|&b| b == b'/').any(|c| c == b"..") {
+            return None;
+        }
+        let base = if path[0] == b'/' {
+            GuestPath::root()
+        } else {
+            dir.cloned().unwrap_or_else(|| Self::cwd(ctx))
+        };
+        let mut joined = base.into_bytes();
+        for c in path.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".") {
+            if c.len() > viewos_path::NAME_MAX {
+                return None;
+            }
+            if joined != b"/" {
+                joined.push(b'/');
+            }
+            joined.extend_from_slice(c);
+        }
+        let guest = GuestPath::new(joined).ok()?;
+        let Some(host) = self.view.translate(&guest) else { return Some(Err(Errno::ENOENT)) };
+        let mut host = host.into_bytes();
+        if procfs::is_magic(&host) || host.starts_with(b"/proc/self") || host.starts_with(b"/proc/thread-self") {
+            return None;
+        }
+        if path.ends_with(b"/") && host != b"/" {
+            host.push(b'/');
+        }
+        Some(Ok((host, guest)))
     }
 
     /// Resolves `path` in the view for the calling thread: the host path to hand the
@@ -619,8 +663,12 @@ impl PathView {
         let mut new = args;
         let mut scratch = Vec::new();
         let mut looked: Vec<perform::Looked> = Vec::with_capacity(pargs.len());
+        // Calls the monitor makes itself may take the lexical shortcut (openat2's own
+        // scoping flags need the full lookup).
+        let shortcut = !ctx.exact && PERFORMED.contains(&n) && how.is_none();
+        self.lexical.set(false);
         for a in pargs {
-            match self.lookup(ctx, a, &args, how.as_ref().map(|(_, h)| h.as_slice()), mem) {
+            match self.lookup(ctx, a, &args, how.as_ref().map(|(_, h)| h.as_slice()), mem, shortcut) {
                 Ok(None) => looked.push(None),
                 Ok(Some((mut host, guest))) => {
                     if (n == nr::READLINK || n == nr::READLINKAT) && procfs::is_magic(&host) {

@@ -140,7 +140,7 @@ impl PathView {
         match self.host_op(ctx, n, args, looked, how, mem) {
             Ok(op) => {
                 let creds = ctx.procs.thread(ctx.tid).filter(|t| t.creds_changed).map(|_| ctx.tid);
-                Disposition::Perform { op, creds }
+                Disposition::Perform { op, creds, lexical: self.lexical.get() }
             }
             Err(e) => Disposition::Emulate(Err(e)),
         }

@@ -78,7 +78,7 @@ fn rewritten(d: &Disposition, arg: usize) -> Result<String, Disposition> {
 /// The host op of a performed call, or the disposition if it is not one.
 fn performed(d: &Disposition) -> Result<HostOp, Disposition> {
     match d {
-        Disposition::Perform { op, creds: None } => Ok(op.clone()),
+        Disposition::Perform { op, creds: None, .. } => Ok(op.clone()),
         other => Err(other.clone()),
     }
 }
@@ -117,7 +117,8 @@ fn binds_translate_and_dirfds_resolve_in_the_view() {
 fn symlinks_resolve_inside_the_view_and_nofollow_keeps_the_link() {
     let mut m = monitor();
     let mut mem = mem_with(&[(0x1000, "/tmp/link")]);
-    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::STAT, [0x1000, 0x9000, 0, 0, 0, 0]), &mut mem);
+    // Asked again after the lexical shortcut met the symlink: resolved in full.
+    let d = m.on_syscall_redecide(Nanos(0), Tid(1), call(nr::STAT, [0x1000, 0x9000, 0, 0, 0, 0]), &mut mem);
     assert_eq!(target(&d), Ok("/home/u/src/main.c".into()), "the absolute target is a guest path");
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::LSTAT, [0x1000, 0x9000, 0, 0, 0, 0]), &mut mem);
     assert_eq!(performed(&d), Ok(HostOp::Stat { at: ht("/tmp/link", false), nofollow: true, out: 0x9000 }));
@@ -145,11 +146,11 @@ fn creating_calls_may_name_a_missing_final_component() {
     let mut mem = mem_with(&[(0x1000, "/src/new.c"), (0x2000, "/src/newdir/"), (0x3000, "/src/missing/x")]);
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT, [CWD, 0x1000, 0o101, 0o644, 0, 0]), &mut mem);
     assert_eq!(performed(&d), Ok(HostOp::Open { at: ht("/home/u/src/new.c", false), flags: 0o101, mode: 0o644, resolve: 4, umask: 0o022 }));
-    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::OPENAT, [CWD, 0x1000, 0, 0, 0, 0]), &mut mem);
+    let d = m.on_syscall_redecide(Nanos(0), Tid(1), call(nr::OPENAT, [CWD, 0x1000, 0, 0, 0, 0]), &mut mem);
     assert_eq!(d, Disposition::Emulate(Err(Errno::ENOENT)), "no O_CREAT: must exist");
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::MKDIR, [0x2000, 0o755, 0, 0, 0, 0]), &mut mem);
     assert_eq!(target(&d), Ok("/home/u/src/newdir/".into()), "the trailing slash is kept");
-    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::MKDIR, [0x3000, 0o755, 0, 0, 0, 0]), &mut mem);
+    let d = m.on_syscall_redecide(Nanos(0), Tid(1), call(nr::MKDIR, [0x3000, 0o755, 0, 0, 0, 0]), &mut mem);
     assert_eq!(d, Disposition::Emulate(Err(Errno::ENOENT)), "a missing middle component");
 }
 
@@ -427,4 +428,28 @@ fn mount_points_missing_below_are_added_to_the_first_batch() {
         mem.map(0x3000, batch.clone());
         assert_eq!(edit_listing(&mut mem, GuestAddr(0x3000), batch.len() as i64, &small, legacy), ExitFixup::Keep);
     }
+}
+
+#[test]
+fn plain_paths_take_the_lexical_shortcut_and_the_rest_the_full_lookup() {
+    let mut m = monitor();
+    let mut mem = mem_with(&[(0x1000, "/src/./main.c"), (0x2000, "/src/../src/main.c"), (0x3000, "/tmp/link"), (0x4000, "/home/u/.ssh/id"), (0x5000, "../src/main.c")]);
+    let lexical = |d: &Disposition| matches!(d, Disposition::Perform { lexical: true, .. });
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::STAT, [0x1000, 0x9000, 0, 0, 0, 0]), &mut mem);
+    assert!(lexical(&d) && target(&d) == Ok("/home/u/src/main.c".into()), "{d:?}");
+    // `..` needs the host (a symlink before it changes where it leads).
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::STAT, [0x2000, 0x9000, 0, 0, 0, 0]), &mut mem);
+    assert!(!lexical(&d) && target(&d) == Ok("/home/u/src/main.c".into()), "{d:?}");
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::STAT, [0x5000, 0x9000, 0, 0, 0, 0]), &mut mem);
+    assert!(!lexical(&d), "{d:?}");
+    // A symlink is taken as a plain name: the host call will refuse it (ELOOP) and the
+    // adapter asks again.
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::STAT, [0x3000, 0x9000, 0, 0, 0, 0]), &mut mem);
+    assert!(lexical(&d) && target(&d) == Ok("/tmp/link".into()), "{d:?}");
+    // Hidden paths are decided by the view alone.
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::STAT, [0x4000, 0x9000, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Err(Errno::ENOENT)));
+    // Calls rewritten at a ptrace stop never take it.
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::SETXATTR, [0x3000, 0, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(rewritten(&d, 0), Ok("/home/u/src/main.c".into()));
 }
