@@ -44,11 +44,6 @@ impl Host for HostFs {
         HostPath::new(link.into_os_string().into_vec()).map_err(|_| Errno::ENOTDIR)
     }
 
-    fn fd_pos(&self, tid: Tid, fd: i32) -> Option<u64> {
-        let info = std::fs::read_to_string(format!("/proc/{}/fdinfo/{fd}", tid.0)).ok()?;
-        info.lines().find_map(|l| l.strip_prefix("pos:")).and_then(|v| v.trim().parse().ok())
-    }
-
     fn file_contains(&self, host: &HostPath, needle: &[u8]) -> bool {
         use std::io::Read;
         let Ok(f) = std::fs::File::open(std::ffi::OsStr::from_bytes(host.as_bytes())) else { return false };

@@ -93,7 +93,7 @@ fn carry(shared: &Shared, mon: &mut viewos_core::Monitor, fd: i32, id: u64, call
                             None
                         }
                     },
-                    _ => Some(perform::perform(&op, mem)),
+                    _ => Some(perform::perform(&op, tid, mem)),
                 },
             };
             match done {

@@ -90,8 +90,9 @@ fn with_umask<T>(mask: u32, f: impl FnOnce() -> T) -> T {
     r
 }
 
-/// Makes a non-open op, writing its output into guest memory. The result is the guest's.
-pub fn perform(op: &HostOp, mem: &mut dyn GuestMem) -> Result<u64, Errno> {
+/// Makes a non-open op for thread `tid`, writing its output into guest memory. The result
+/// is the guest's.
+pub fn perform(op: &HostOp, tid: i32, mem: &mut dyn GuestMem) -> Result<u64, Errno> {
     match op {
         HostOp::Stat { at, nofollow, out } => {
             let fd = path_fd(at, *nofollow)?;
@@ -186,6 +187,28 @@ pub fn perform(op: &HostOp, mem: &mut dyn GuestMem) -> Result<u64, Errno> {
         HostOp::Mknod { at, mode, dev, umask } => {
             let (dir, name) = parent_fd(at)?;
             with_umask(*umask, || sys::mknodat(dir.as_raw_fd(), &name, *mode, *dev)).map_err(errno).map(|()| 0)
+        }
+        HostOp::Getdents { fd, buf, count, legacy, edit } => {
+            // The guest's own open directory: reading it moves the guest's position.
+            let dir = sys::guest_fd(tid, *fd).map_err(|e| match e.raw_os_error() {
+                Some(libc::EBADF) => Errno::EBADF,
+                _ => errno(e),
+            })?;
+            let cap = (*count).min(1 << 20) as usize;
+            let mut data = vec![0u8; cap];
+            loop {
+                let first = sys::tell(dir.as_raw_fd()).map_err(errno)? == 0;
+                let n = sys::getdents(dir.as_raw_fd(), &mut data, *legacy).map_err(errno)?;
+                if n == 0 {
+                    return Ok(0);
+                }
+                let shown = edit.apply(&data[..n], first, cap as u64, *legacy).unwrap_or_else(|| data[..n].to_vec());
+                // A batch of hidden names only must not read as the end: read the next.
+                if !shown.is_empty() {
+                    mem.write(GuestAddr(*buf), &shown)?;
+                    return Ok(shown.len() as u64);
+                }
+            }
         }
         HostOp::Open { .. } => Err(Errno::ENOSYS),
     }

@@ -471,3 +471,34 @@ pub fn mknodat(dir: i32, name: &[u8], mode: u32, dev: u64) -> io::Result<()> {
     // SAFETY: a valid C string.
     check(unsafe { libc::syscall(libc::SYS_mknodat, dir, n.as_ptr(), mode, dev) }).map(drop)
 }
+
+/// The guest's fd `fd` of thread `tid`, duplicated into the monitor: the same open file
+/// (position, flags), as `pidfd_getfd` gives it.
+pub fn guest_fd(tid: i32, fd: i32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    const PIDFD_THREAD: libc::c_int = libc::O_EXCL;
+    // A thread's own pidfd (Linux 6.9+) names its fd table even if it unshared it.
+    // SAFETY: plain syscalls with integer arguments; the fds returned are ours alone.
+    unsafe {
+        let mut pidfd = libc::syscall(libc::SYS_pidfd_open, tid, PIDFD_THREAD);
+        if pidfd < 0 {
+            pidfd = check(libc::syscall(libc::SYS_pidfd_open, tid, 0))?;
+        }
+        let pidfd = std::os::fd::OwnedFd::from_raw_fd(pidfd as i32);
+        let fd = check(libc::syscall(libc::SYS_pidfd_getfd, std::os::fd::AsRawFd::as_raw_fd(&pidfd), fd, 0))?;
+        Ok(std::os::fd::OwnedFd::from_raw_fd(fd as i32))
+    }
+}
+
+/// The file position of `fd`.
+pub fn tell(fd: i32) -> io::Result<u64> {
+    // SAFETY: integer arguments.
+    check(unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) } as libc::c_long).map(|r| r as u64)
+}
+
+/// `getdents64` (or the legacy `getdents`) into `buf`.
+pub fn getdents(fd: i32, buf: &mut [u8], legacy: bool) -> io::Result<usize> {
+    let nr = if legacy { libc::SYS_getdents } else { libc::SYS_getdents64 };
+    // SAFETY: the buffer's length is passed with it.
+    check(unsafe { libc::syscall(nr, fd, buf.as_mut_ptr(), buf.len()) }).map(|n| n as usize)
+}

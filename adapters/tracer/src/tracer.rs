@@ -421,7 +421,7 @@ impl Tracer {
                 // No way to install an fd from here: the guest opens, with RESOLVE_NO_SYMLINKS.
                 Some(d) => self.apply(tid, call, d),
                 None => {
-                    let r = crate::perform::AsGuest::new(creds.map(|t| t.0)).and_then(|_as_guest| crate::perform::perform(&op, &mut ProcMem::new(tid)));
+                    let r = crate::perform::AsGuest::new(creds.map(|t| t.0)).and_then(|_as_guest| crate::perform::perform(&op, tid, &mut ProcMem::new(tid)));
                     if lexical && r == Err(Errno::ELOOP) {
                         let d = self.redecide(tid, call);
                         return self.apply(tid, call, d);

@@ -79,6 +79,83 @@ pub enum HostOp {
     Symlink { target: Vec<u8>, at: HostTarget },
     /// `mknodat` of the final name, `mode` before the guest's `umask`.
     Mknod { at: HostTarget, mode: u32, dev: u64, umask: u32 },
+    /// `getdents64` (`getdents` with `legacy`) on the guest's directory fd `fd` (the same
+    /// open file, so its position moves for the guest), at most `count` bytes to `buf`,
+    /// edited by [`Listing::apply`]; a batch the edit leaves empty is followed by the next.
+    Getdents { fd: i32, buf: u64, count: u64, legacy: bool, edit: Listing },
+}
+
+/// What the view changes in a directory's listing: names to take out (hidden paths), and
+/// names to add to the batch read from position 0 (binds whose mount point the directory
+/// below lacks), with their `d_type`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub hidden: Vec<Vec<u8>>,
+    pub extra: Vec<(Vec<u8>, u8)>,
+}
+
+/// One record (`linux_dirent64`, or the legacy `linux_dirent` with `legacy`).
+pub fn dirent(ino: u64, off: u64, name: &[u8], d_type: u8, legacy: bool) -> Vec<u8> {
+    let name_at = if legacy { 18 } else { 19 };
+    // Legacy records keep d_type in their last byte, after the name's NUL.
+    let reclen = (name_at + name.len() + 1 + usize::from(legacy)).next_multiple_of(8);
+    let mut r = Vec::with_capacity(reclen);
+    r.extend_from_slice(&ino.to_le_bytes());
+    r.extend_from_slice(&off.to_le_bytes());
+    r.extend_from_slice(&(reclen as u16).to_le_bytes());
+    if !legacy {
+        r.push(d_type);
+    }
+    r.extend_from_slice(name);
+    r.resize(reclen, 0);
+    if legacy {
+        r[reclen - 1] = d_type;
+    }
+    r
+}
+
+impl Listing {
+    /// The batch `data` as the guest must see it: hidden records taken out and, if `first`
+    /// (read from position 0), the extra names added where `cap` bytes leave room. `None`
+    /// if `data` is not a listing this understands (it is then left as the kernel wrote it).
+    pub fn apply(&self, data: &[u8], first: bool, cap: u64, legacy: bool) -> Option<Vec<u8>> {
+        // d_ino u64, d_off u64, d_reclen u16, then d_type u8 + name (dirent64) or name.
+        let name_at = if legacy { 18 } else { 19 };
+        let mut kept = Vec::with_capacity(data.len());
+        let mut present: Vec<&[u8]> = Vec::new();
+        let mut last_off = 0u64;
+        let mut at = 0;
+        while at < data.len() {
+            let reclen = usize::from(u16::from_le_bytes([*data.get(at + 16)?, *data.get(at + 17)?]));
+            if reclen < name_at || at + reclen > data.len() {
+                return None;
+            }
+            let rec = &data[at..at + reclen];
+            last_off = u64::from_le_bytes(rec[8..16].try_into().expect("16 bytes"));
+            let name = &rec[name_at..];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            if !self.hidden.iter().any(|h| h.as_slice() == name) {
+                kept.extend_from_slice(rec);
+                present.push(name);
+            }
+            at += reclen;
+        }
+        if first {
+            for (name, t) in &self.extra {
+                if present.contains(&name.as_slice()) {
+                    continue;
+                }
+                // A stable, non-zero inode number (readdir skips zero) for a name that has
+                // no inode below.
+                let ino = name.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)) | 1;
+                let rec = dirent(ino, last_off, name, *t, legacy);
+                if (kept.len() + rec.len()) as u64 <= cap {
+                    kept.extend_from_slice(&rec);
+                }
+            }
+        }
+        Some(kept)
+    }
 }
 
 impl HostOp {
@@ -101,12 +178,14 @@ impl HostOp {
             HostOp::Link { .. } => "link",
             HostOp::Symlink { .. } => "symlink",
             HostOp::Mknod { .. } => "mknod",
+            HostOp::Getdents { .. } => "getdents",
         }
     }
 
     /// The host path(s) the op works on, for traces.
     pub fn paths(&self) -> Vec<&[u8]> {
         match self {
+            HostOp::Getdents { .. } => Vec::new(),
             HostOp::Rename { from, to, .. } | HostOp::Link { from, to } => vec![&from.path, &to.path],
             HostOp::Stat { at, .. }
             | HostOp::Statx { at, .. }

@@ -44,7 +44,7 @@ const CRED_CALLS: [u32; 11] = [
 mod unix;
 use procfs::GuestFs;
 
-use crate::hostop::OPEN_HOW_SIZE;
+use crate::hostop::{HostOp, Listing, OPEN_HOW_SIZE};
 use viewos_abi::x86_64::flags::{AT_FDCWD, RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_XDEV};
 
 /// What the path view asks of the host besides the resolver's `lstat`/`readlink`.
@@ -57,11 +57,6 @@ pub trait Host: Fs + Send {
     /// up inside it (`#!`, `PT_INTERP`). Empty if it cannot be read.
     fn read_head(&self, _host: &HostPath) -> Vec<u8> {
         Vec::new()
-    }
-
-    /// The file position of thread `tid`'s fd `fd` (`/proc/TID/fdinfo/N`), if known.
-    fn fd_pos(&self, _tid: Tid, _fd: i32) -> Option<u64> {
-        None
     }
 
     /// Whether the file at `host` holds the bytes `needle` (used to ask whether an ELF
@@ -83,8 +78,6 @@ pub struct PathView {
     host: Box<dyn Host>,
     /// A `chdir`/`fchdir` in flight: the guest cwd it sets if it succeeds.
     chdir: BTreeMap<Tid, GuestPath>,
-    /// A directory listing in flight: what to change in it.
-    listing: BTreeMap<Tid, Listing>,
     /// A call returning a socket address in flight (`getsockname`, `getpeername`,
     /// `accept`, `recvfrom`): the address and length arguments, and the caller's buffer size.
     sockname: BTreeMap<Tid, (usize, usize, u32)>,
@@ -95,11 +88,13 @@ pub struct PathView {
     argv0_loaders: BTreeMap<Vec<u8>, bool>,
     /// The call being decided had a path translated lexically (see `lookup`).
     lexical: std::cell::Cell<bool>,
+    /// `phantom_mounts` of each view (by its root on the host), found once.
+    phantoms: std::cell::RefCell<BTreeMap<Vec<u8>, Vec<(GuestPath, Vec<u8>, u8)>>>,
 }
 
 impl PathView {
     pub fn new(view: View, host: Box<dyn Host>) -> PathView {
-        PathView { view, host, chdir: BTreeMap::new(), listing: BTreeMap::new(), sockname: BTreeMap::new(), chroots: BTreeMap::new(), argv0_loaders: BTreeMap::new(), lexical: std::cell::Cell::new(false) }
+        PathView { view, host, chdir: BTreeMap::new(), sockname: BTreeMap::new(), chroots: BTreeMap::new(), argv0_loaders: BTreeMap::new(), lexical: std::cell::Cell::new(false), phantoms: Default::default() }
     }
 
     /// The guest path of an open directory, for a dirfd or `fchdir`.
@@ -455,7 +450,19 @@ impl PathView {
 
     /// Binds whose mount point does not exist in the layer below (a real mount point must;
     /// a view's need not): the directory it would be listed in, its name, its `d_type`.
+    /// Found once per view: a mount point made on the host later keeps its place in the
+    /// listing (the kernel's own entry is then not doubled).
     fn phantom_mounts(&self) -> Vec<(GuestPath, Vec<u8>, u8)> {
+        let key = self.view.root().as_bytes().to_vec();
+        if let Some(p) = self.phantoms.borrow().get(&key) {
+            return p.clone();
+        }
+        let found = self.find_phantom_mounts();
+        self.phantoms.borrow_mut().insert(key, found.clone());
+        found
+    }
+
+    fn find_phantom_mounts(&self) -> Vec<(GuestPath, Vec<u8>, u8)> {
         const DT_DIR: u8 = 4;
         const DT_REG: u8 = 8;
         const DT_LNK: u8 = 10;
@@ -535,8 +542,8 @@ impl Module for PathView {
         v.push((Sysno(nr::ACCEPT4), Need::ControlIf { arg: 1, mask: u64::MAX }));
         v.push((Sysno(nr::RECVFROM), Need::ControlIf { arg: 4, mask: u64::MAX }));
         if self.view.hidden().next().is_some() || !self.phantom_mounts().is_empty() {
-            v.push((Sysno(nr::GETDENTS64), Need::Control));
-            v.push((Sysno(nr::GETDENTS), Need::Control));
+            v.push((Sysno(nr::GETDENTS64), Need::Decide));
+            v.push((Sysno(nr::GETDENTS), Need::Decide));
         }
         // What the view cannot virtualize yet is refused in the filter, never let through:
         // io_uring would make its lookups in the kernel, handles bypass path lookup, and
@@ -625,17 +632,16 @@ impl PathView {
                     .filter(|h| h.parent().as_ref() == Some(&dir))
                     .filter_map(|h| h.file_name().map(<[u8]>::to_vec))
                     .collect();
-                // Mount points missing below are added to the first batch (position 0).
-                let mut extra: Vec<(Vec<u8>, u8)> =
+                let extra: Vec<(Vec<u8>, u8)> =
                     self.phantom_mounts().into_iter().filter(|(p, ..)| *p == dir).map(|(_, name, t)| (name, t)).collect();
-                if !extra.is_empty() && self.host.fd_pos(ctx.tid, fd) != Some(0) {
-                    extra.clear();
-                }
                 if hidden.is_empty() && extra.is_empty() {
+                    // Nothing to change in this directory's listing: it reads no guest
+                    // memory, so the kernel may run it as it is.
                     return Some(Disposition::PASS);
                 }
-                self.listing.insert(ctx.tid, Listing { hidden, extra, cap: a.get(2) });
-                return Some(Disposition::Pass { inspect: true });
+                let edit = Listing { hidden, extra };
+                let op = HostOp::Getdents { fd, buf: a.get(1), count: a.get(2), legacy: s.0 == nr::GETDENTS, edit };
+                return Some(Disposition::Perform { op, creds: None, lexical: false });
             }
             _ => {}
         }
@@ -726,10 +732,6 @@ impl PathView {
             }
             return ExitFixup::Keep;
         }
-        if let Some(l) = self.listing.remove(&ctx.tid) {
-            let legacy = call.sysno().0 == nr::GETDENTS;
-            return edit_listing(mem, GuestAddr(call.args().get(1)), ret, &l, legacy);
-        }
         if let Some(g) = self.chdir.remove(&ctx.tid)
             && ret == 0
         {
@@ -739,92 +741,6 @@ impl PathView {
             }
         }
         ExitFixup::Keep
-    }
-}
-
-/// A directory listing's edit: names to take out, and (first batch only) mount points to
-/// add, with the caller's buffer size.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Listing {
-    hidden: Vec<Vec<u8>>,
-    extra: Vec<(Vec<u8>, u8)>,
-    cap: u64,
-}
-
-/// One record (`linux_dirent64`, or the legacy `linux_dirent` with `legacy`).
-fn dirent(ino: u64, off: u64, name: &[u8], d_type: u8, legacy: bool) -> Vec<u8> {
-    let name_at = if legacy { 18 } else { 19 };
-    // Legacy records keep d_type in their last byte, after the name's NUL.
-    let reclen = (name_at + name.len() + 1 + usize::from(legacy)).next_multiple_of(8);
-    let mut r = Vec::with_capacity(reclen);
-    r.extend_from_slice(&ino.to_le_bytes());
-    r.extend_from_slice(&off.to_le_bytes());
-    r.extend_from_slice(&(reclen as u16).to_le_bytes());
-    if !legacy {
-        r.push(d_type);
-    }
-    r.extend_from_slice(name);
-    r.resize(reclen, 0);
-    if legacy {
-        r[reclen - 1] = d_type;
-    }
-    r
-}
-
-/// Edits a directory listing of `len` bytes at `buf`: takes out the records named in
-/// `hidden`, adds `extra` records where the buffer has room (the mount points of the view
-/// that the directory below lacks). A batch left empty must not read as the end of the
-/// directory: the call is run again for the next batch.
-fn edit_listing(mem: &mut dyn GuestMem, buf: GuestAddr, len: i64, l: &Listing, legacy: bool) -> ExitFixup {
-    if len <= 0 {
-        return ExitFixup::Keep;
-    }
-    let mut data = vec![0u8; len as usize];
-    if mem.read(buf, &mut data).is_err() {
-        return ExitFixup::Keep;
-    }
-    // d_ino u64, d_off u64, d_reclen u16, then d_type u8 + name (dirent64) or name (legacy).
-    let name_at = if legacy { 18 } else { 19 };
-    let mut kept = Vec::with_capacity(data.len());
-    let mut present: Vec<Vec<u8>> = Vec::new();
-    let mut last_off = 0u64;
-    let mut at = 0;
-    while at + name_at <= data.len() {
-        let reclen = u16::from_le_bytes([data[at + 16], data[at + 17]]) as usize;
-        if reclen < name_at || at + reclen > data.len() {
-            // Not a listing we understand: leave it as the kernel wrote it.
-            return ExitFixup::Keep;
-        }
-        let rec = &data[at..at + reclen];
-        last_off = u64::from_le_bytes(rec[8..16].try_into().expect("16 bytes"));
-        let name = &rec[name_at..];
-        let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
-        if !l.hidden.iter().any(|h| h.as_slice() == name) {
-            kept.extend_from_slice(rec);
-            present.push(name.to_vec());
-        }
-        at += reclen;
-    }
-    for (name, t) in &l.extra {
-        if present.contains(name) {
-            continue;
-        }
-        // A stable, non-zero inode number (readdir skips zero) for a name with no inode below.
-        let ino = name.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)) | 1;
-        let rec = dirent(ino, last_off, name, *t, legacy);
-        if (kept.len() + rec.len()) as u64 <= l.cap {
-            kept.extend_from_slice(&rec);
-        }
-    }
-    if kept == data {
-        return ExitFixup::Keep;
-    }
-    if kept.is_empty() {
-        return ExitFixup::Restart;
-    }
-    match mem.write(buf, &kept) {
-        Ok(()) => ExitFixup::SetReturn(Ok(kept.len() as u64)),
-        Err(f) => ExitFixup::SetReturn(Err(f.into())),
     }
 }
 

@@ -6,7 +6,7 @@ use viewos_path::{Fs, HostPath, Kind, MemFs, View};
 
 use super::{Host, PathView};
 use crate::dispatch::{Disposition, ExitFixup, Monitor, Nanos};
-use crate::hostop::{HostOp, HostTarget};
+use crate::hostop::{HostOp, HostTarget, Listing};
 use crate::mem::{FakeMem, GuestMem};
 use crate::process::{FsState, Tid};
 
@@ -266,32 +266,23 @@ fn dirent64(ino: u64, name: &str) -> Vec<u8> {
 }
 
 #[test]
-fn listings_lose_hidden_names_and_an_emptied_batch_is_run_again() {
-    use super::{Listing, edit_listing};
-    let l = Listing { hidden: vec![b".ssh".to_vec()], extra: Vec::new(), cap: 4096 };
-    let filter_listing = |mem: &mut FakeMem, buf, len, l: &Listing, legacy| edit_listing(mem, buf, len, l, legacy);
-    let hidden = &l;
+fn listings_lose_hidden_names() {
+    let l = Listing { hidden: vec![b".ssh".to_vec()], extra: Vec::new() };
     let batch = [dirent64(1, "."), dirent64(2, ".ssh"), dirent64(3, "src")].concat();
-    let mut mem = FakeMem::new();
-    mem.map(0x1000, batch.clone());
-    let fix = filter_listing(&mut mem, GuestAddr(0x1000), batch.len() as i64, hidden, false);
-    let kept = [dirent64(1, "."), dirent64(3, "src")].concat();
-    assert_eq!(fix, ExitFixup::SetReturn(Ok(kept.len() as u64)));
-    let mut now = vec![0u8; kept.len()];
-    mem.read(GuestAddr(0x1000), &mut now).unwrap();
-    assert_eq!(now, kept);
+    assert_eq!(l.apply(&batch, true, 4096, false), Some([dirent64(1, "."), dirent64(3, "src")].concat()));
+    assert_eq!(l.apply(&dirent64(2, ".ssh"), false, 4096, false), Some(Vec::new()), "an emptied batch: the adapter reads the next");
+    assert_eq!(l.apply(&dirent64(3, "src"), false, 4096, false), Some(dirent64(3, "src")));
+    assert_eq!(l.apply(&[], false, 4096, false), Some(Vec::new()));
+    assert_eq!(l.apply(&[0xff; 40], false, 4096, false), None, "garbage is left as the kernel wrote it");
+}
 
-    let only = dirent64(2, ".ssh");
-    mem.map(0x4000, only.clone());
-    assert_eq!(filter_listing(&mut mem, GuestAddr(0x4000), only.len() as i64, hidden, false), ExitFixup::Restart);
-    // Nothing hidden, end of directory, errors and garbage are left alone.
-    let plain = dirent64(3, "src");
-    mem.map(0x6000, plain.clone());
-    assert_eq!(filter_listing(&mut mem, GuestAddr(0x6000), plain.len() as i64, hidden, false), ExitFixup::Keep);
-    assert_eq!(filter_listing(&mut mem, GuestAddr(0x6000), 0, hidden, false), ExitFixup::Keep);
-    assert_eq!(filter_listing(&mut mem, GuestAddr(0x6000), -9, hidden, false), ExitFixup::Keep);
-    mem.map(0x8000, vec![0xff; 40]);
-    assert_eq!(filter_listing(&mut mem, GuestAddr(0x8000), 40, hidden, false), ExitFixup::Keep);
+#[test]
+fn a_listing_is_made_by_the_monitor_only_where_the_view_changes_it() {
+    let mut m = monitor();
+    let mut mem = FakeMem::new();
+    // fd 6 is the hidden .ssh itself (ENOENT: the kernel answers); 5 is /src, nothing to change.
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::GETDENTS64, [5, 0x1000, 4096, 0, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::PASS);
 }
 
 #[test]
@@ -406,15 +397,11 @@ fn times_links_and_nodes_are_made_by_the_monitor() {
 
 #[test]
 fn mount_points_missing_below_are_added_to_the_first_batch() {
-    use super::{Listing, dirent, edit_listing};
+    use crate::hostop::dirent;
     for legacy in [false, true] {
         let batch = [dirent(1, 10, b".", 4, legacy), dirent(2, 20, b"bin", 4, legacy)].concat();
-        let l = Listing { hidden: Vec::new(), extra: vec![(b"proc".to_vec(), 4), (b"bin".to_vec(), 4)], cap: 4096 };
-        let mut mem = FakeMem::new();
-        mem.map(0x1000, [batch.clone(), vec![0; 64]].concat());
-        let ExitFixup::SetReturn(Ok(n)) = edit_listing(&mut mem, GuestAddr(0x1000), batch.len() as i64, &l, legacy) else { panic!() };
-        let mut now = vec![0u8; n as usize];
-        mem.read(GuestAddr(0x1000), &mut now).unwrap();
+        let l = Listing { hidden: Vec::new(), extra: vec![(b"proc".to_vec(), 4), (b"bin".to_vec(), 4)] };
+        let now = l.apply(&batch, true, 4096, legacy).unwrap();
         let added = &now[batch.len()..];
         assert_eq!(&now[..batch.len()], &batch[..], "the kernel's records stay");
         let name_at = if legacy { 18 } else { 19 };
@@ -423,13 +410,10 @@ fn mount_points_missing_below_are_added_to_the_first_batch() {
         assert_ne!(u64::from_le_bytes(added[..8].try_into().unwrap()), 0, "readdir skips d_ino 0");
         let t = if legacy { added[added.len() - 1] } else { added[18] };
         assert_eq!(t, 4, "DT_DIR");
-        // No room in the caller's buffer: nothing added.
-        let small = Listing { cap: batch.len() as u64, ..l.clone() };
-        mem.map(0x3000, batch.clone());
-        assert_eq!(edit_listing(&mut mem, GuestAddr(0x3000), batch.len() as i64, &small, legacy), ExitFixup::Keep);
+        assert_eq!(l.apply(&batch, true, batch.len() as u64, legacy), Some(batch.clone()), "no room: nothing added");
+        assert_eq!(l.apply(&batch, false, 4096, legacy), Some(batch.clone()), "only the first batch");
     }
 }
-
 #[test]
 fn plain_paths_take_the_lexical_shortcut_and_the_rest_the_full_lookup() {
     let mut m = monitor();
