@@ -671,7 +671,10 @@ impl PathView {
         let mut looked: Vec<perform::Looked> = Vec::with_capacity(pargs.len());
         // Calls the monitor makes itself may take the lexical shortcut (openat2's own
         // scoping flags need the full lookup).
-        let shortcut = !ctx.exact && PERFORMED.contains(&n) && how.is_none();
+        // linkat(AT_SYMLINK_FOLLOW) acts on a name but follows it: only the full lookup
+        // knows the target.
+        let follows_name = n == nr::LINKAT && args.get(4) & viewos_abi::x86_64::flags::AT_SYMLINK_FOLLOW != 0;
+        let shortcut = !ctx.exact && PERFORMED.contains(&n) && how.is_none() && !follows_name;
         self.lexical.set(false);
         for a in pargs {
             match self.lookup(ctx, a, &args, how.as_ref().map(|(_, h)| h.as_slice()), mem, shortcut) {
