@@ -252,3 +252,28 @@ t("realf", os.O_WRONLY|os.O_TRUNC)
         let _ = std::fs::remove_dir_all(&d);
     }
 }
+
+/// The calls the monitor makes itself, through coreutils, in a bind and natively on the host
+/// path: times, hard and symbolic links (`ln -L` follows, `ln -P` does not), truncate,
+/// FIFOs, ownership of links, umask on creation; the outputs must be identical.
+#[test]
+fn performed_calls_match_the_host() {
+    let script = r#"cd "$1"; echo hi > f; touch -d "2001-02-03 04:05:06" f; stat -c "%y %s" f; ln f h; ln -s f s;
+ln -s nowhere dang; stat -c "%h %F" f s; truncate -s 100 f; stat -c %s h; truncate -s 1 . 2>&1; mkfifo p; stat -c %F p;
+touch -h -d "2002-01-01" s; stat -c %y s; mkdir -p dd/ee; ln -s dd/ee lk; touch lk/x; ls lk/; cat s; stat -L -c %s s lk;
+ln -L s hl; ln -P s hp; stat -c "%F %h" hl hp; mv dd d2; ls d2; rm -r d2 lk; umask 027; mkfifo p2; mkdir m; stat -c %a p2 m;
+ls | sort | tr '\n' ' '; echo; rm -rf ./*"#;
+    for u in users() {
+        let d = tree(&format!("performed-{}", u.unwrap_or(0)));
+        let w = format!("{d}/src/w");
+        std::fs::create_dir_all(&w).unwrap();
+        if let Some(uid) = u {
+            std::process::Command::new("chown").args([&format!("{uid}"), &w]).status().unwrap();
+        }
+        let native = command_as(u, "sh", &["-c", script, "sh", &w]).output().unwrap();
+        let out = run_as(u, &["-b", &format!("{d}/src:/v"), "--", "sh", "-c", script, "sh", "/v/w"]);
+        assert!(text(&native.stdout).contains("regular file 3"), "{}", text(&native.stdout));
+        assert_eq!(text(&out.stdout), text(&native.stdout), "{u:?}: {}", text(&out.stderr));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
