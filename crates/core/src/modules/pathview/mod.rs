@@ -1,15 +1,18 @@
-//! The path view (work in progress for the path-view issue): every path argument of every
-//! syscall is looked up in the view's namespace (binds, hidden paths) by the pure resolver
-//! of `viewos-path`, and the call is rewritten to the host path it shows, with `AT_FDCWD`
-//! for its dirfd, from scratch memory no other guest thread can change. Errors of the lookup
-//! are the guest's answer. `getcwd` answers with the guest cwd; `chdir`/`fchdir` keep it.
+//! The path view: every path argument of every syscall is looked up in the view's namespace
+//! (root, binds, hidden paths, the process's virtual chroot) by the pure resolver of
+//! `viewos-path`, or, for a plain path of a call the monitor makes itself, translated
+//! lexically (see `translate_lexically`). Errors of the lookup are the guest's answer. Then:
+//! - most calls are made by the monitor on the host path ([`Disposition::Perform`],
+//!   `perform.rs`): stat family, access, readlink, statfs, opens, creations, removals,
+//!   renames, links, chmod/chown/utimes, truncate, and listings the view changes;
+//! - the rest are rewritten to the host path, with `AT_FDCWD` for their dirfd, from scratch
+//!   memory no other guest thread can change: exec (with `#!` interpreters and ELF loaders
+//!   found in the view, `exec.rs`), chdir, `O_PATH` opens and `openat2`, xattrs, AF_UNIX
+//!   addresses (`unix.rs`).
 //!
-//! In a view with hidden paths, directory listings (`getdents64`, `getdents`) of a directory
-//! that holds a hidden name are inspected and the name removed.
-//!
-//! Not yet handled here (see ARCHITECTURE.md, "Next: path views"): `--root` (ELF
-//! interpreters, shebangs, the virtual chroot), `/proc/self/*` links, AF_UNIX socket paths,
-//! and the refusals that make a view airtight (io_uring, handles, scratch-page protection).
+//! `getcwd` answers with the guest cwd; `chdir`/`fchdir` keep it. `/proc/self` and the
+//! magic links are the guest's (`procfs.rs`). io_uring, file handles and mounts are refused
+//! in the filter.
 
 use std::collections::BTreeMap;
 
