@@ -46,8 +46,9 @@ const PLACEHOLDER: u32 = crate::SECCOMP_RET_TRAP;
 const CHAIN: usize = 4;
 
 /// Compiles `policy` to a seccomp filter with the same verdicts as [`Policy::decide`] for
-/// every `seccomp_data`. The filter loads only `arch` and `nr`, so the kernel can cache its
-/// `Allow` verdicts (see [`crate::is_cacheable`]).
+/// every `seccomp_data`. The filter loads only `arch` and `nr` (and, for a split number, one
+/// argument in that number's own block), so the kernel can cache its `Allow` verdicts (see
+/// [`crate::is_cacheable`]).
 pub fn compile(policy: &Policy) -> Result<Vec<SockFilter>, CompileError> {
     if let Some(&nr) = policy.syscalls.keys().find(|&&nr| nr & Abi::X32_SYSCALL_BIT != 0) {
         return Err(CompileError::X32Number { nr });

@@ -14,8 +14,10 @@
 //! * **Cacheable.** Since Linux 5.11 the kernel emulates a new filter once per syscall number
 //!   and skips running it for numbers it always allows, but only if the filter reads nothing
 //!   except `arch` and `nr` and uses only simple compares (see [`is_cacheable`]). So the filter
-//!   never looks at arguments or the instruction pointer: argument-dependent decisions belong
-//!   to the monitor, and untrapped syscalls cost nothing.
+//!   looks at no argument on the way to an ALLOW, and never at the instruction pointer:
+//!   argument-dependent decisions belong to the monitor, and untrapped syscalls cost nothing.
+//!   The one exception is a [`Split`]: a number whose trapping depends on a flag or pointer
+//!   argument loads it in a block of its own, reached only by that number.
 //! * **No ABI passes unexamined.** Syscall numbers mean different calls under the i386
 //!   (`int 0x80`) and x32 ABIs, so the native table must never be applied to them. `arch` is
 //!   checked first, and the x32 bit right after loading `nr`; each ABI gets its own action
