@@ -12,7 +12,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use viewos_core::{Errno, GuestAddr, GuestMem, HostOp, HostTarget};
+use viewos_core::{Errno, GuestAddr, GuestMem, HostOp, HostTarget, XattrCall};
 
 use crate::sys;
 
@@ -208,6 +208,30 @@ pub fn perform(op: &HostOp, tid: i32, mem: &mut dyn GuestMem) -> Result<u64, Err
                     mem.write(GuestAddr(*buf), &shown)?;
                     return Ok(shown.len() as u64);
                 }
+            }
+        }
+        HostOp::Xattr { at, nofollow, call } => {
+            let fd = path_fd(at, *nofollow)?;
+            let fd = fd.as_raw_fd();
+            match call {
+                XattrCall::Get { name, buf, size } => {
+                    let mut data = vec![0u8; *size as usize];
+                    let n = sys::xattr_get(fd, name, &mut data).map_err(errno)?;
+                    if *size > 0 {
+                        mem.write(GuestAddr(*buf), &data[..n.min(data.len())])?;
+                    }
+                    Ok(n as u64)
+                }
+                XattrCall::List { buf, size } => {
+                    let mut data = vec![0u8; *size as usize];
+                    let n = sys::xattr_list(fd, &mut data).map_err(errno)?;
+                    if *size > 0 {
+                        mem.write(GuestAddr(*buf), &data[..n.min(data.len())])?;
+                    }
+                    Ok(n as u64)
+                }
+                XattrCall::Set { name, value, flags } => sys::xattr_set(fd, name, value, *flags).map_err(errno).map(|()| 0),
+                XattrCall::Remove { name } => sys::xattr_remove(fd, name).map_err(errno).map(|()| 0),
             }
         }
         HostOp::Open { .. } => Err(Errno::ENOSYS),

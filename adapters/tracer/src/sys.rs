@@ -502,3 +502,38 @@ pub fn getdents(fd: i32, buf: &mut [u8], legacy: bool) -> io::Result<usize> {
     // SAFETY: the buffer's length is passed with it.
     check(unsafe { libc::syscall(nr, fd, buf.as_mut_ptr(), buf.len()) }).map(|n| n as usize)
 }
+
+// Extended attributes of the file behind an fd (an `O_PATH` fd too: the `f*xattr` calls and
+// the `*xattrat` calls refuse those): by the fd's `/proc/self/fd/N` path, whose magic link
+// leads to exactly the fd's object (a symlink itself, for an `O_NOFOLLOW` fd).
+
+fn proc_fd(fd: i32) -> std::ffi::CString {
+    std::ffi::CString::new(format!("/proc/self/fd/{fd}")).expect("no NUL")
+}
+
+/// The value of attribute `name` into `buf` (empty: its length only).
+pub fn xattr_get(fd: i32, name: &[u8], buf: &mut [u8]) -> io::Result<usize> {
+    let n = cstr(name)?;
+    // SAFETY: the buffer's length is passed with it; the strings are valid.
+    check(unsafe { libc::getxattr(proc_fd(fd).as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) } as libc::c_long).map(|v| v as usize)
+}
+
+/// The attribute names into `buf` (empty: their length only).
+pub fn xattr_list(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: as above.
+    check(unsafe { libc::listxattr(proc_fd(fd).as_ptr(), buf.as_mut_ptr().cast(), buf.len()) } as libc::c_long).map(|v| v as usize)
+}
+
+/// Sets attribute `name`.
+pub fn xattr_set(fd: i32, name: &[u8], value: &[u8], flags: u32) -> io::Result<()> {
+    let n = cstr(name)?;
+    // SAFETY: as above.
+    check(unsafe { libc::setxattr(proc_fd(fd).as_ptr(), n.as_ptr(), value.as_ptr().cast(), value.len(), flags as i32) } as libc::c_long).map(drop)
+}
+
+/// Removes attribute `name`.
+pub fn xattr_remove(fd: i32, name: &[u8]) -> io::Result<()> {
+    let n = cstr(name)?;
+    // SAFETY: valid strings.
+    check(unsafe { libc::removexattr(proc_fd(fd).as_ptr(), n.as_ptr()) } as libc::c_long).map(drop)
+}

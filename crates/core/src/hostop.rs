@@ -83,6 +83,20 @@ pub enum HostOp {
     /// open file, so its position moves for the guest), at most `count` bytes to `buf`,
     /// edited by [`Listing::apply`]; a batch the edit leaves empty is followed by the next.
     Getdents { fd: i32, buf: u64, count: u64, legacy: bool, edit: Listing },
+    /// An extended attribute call on the target (the link itself with `nofollow`).
+    Xattr { at: HostTarget, nofollow: bool, call: XattrCall },
+}
+
+/// The extended attribute calls, with what they carry in and out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum XattrCall {
+    /// The value of `name`, at most `size` bytes to `buf` (`size` 0: its length only).
+    Get { name: Vec<u8>, buf: u64, size: u64 },
+    /// The names, at most `size` bytes to `buf`.
+    List { buf: u64, size: u64 },
+    /// Sets `name` to `value` (`flags`: `XATTR_CREATE`/`XATTR_REPLACE`).
+    Set { name: Vec<u8>, value: Vec<u8>, flags: u32 },
+    Remove { name: Vec<u8> },
 }
 
 /// What the view changes in a directory's listing: names to take out (hidden paths), and
@@ -179,6 +193,10 @@ impl HostOp {
             HostOp::Symlink { .. } => "symlink",
             HostOp::Mknod { .. } => "mknod",
             HostOp::Getdents { .. } => "getdents",
+            HostOp::Xattr { call: XattrCall::Get { .. }, .. } => "getxattr",
+            HostOp::Xattr { call: XattrCall::List { .. }, .. } => "listxattr",
+            HostOp::Xattr { call: XattrCall::Set { .. }, .. } => "setxattr",
+            HostOp::Xattr { call: XattrCall::Remove { .. }, .. } => "removexattr",
         }
     }
 
@@ -200,7 +218,8 @@ impl HostOp {
             | HostOp::Utimens { at, .. }
             | HostOp::Truncate { at, .. }
             | HostOp::Symlink { at, .. }
-            | HostOp::Mknod { at, .. } => vec![&at.path],
+            | HostOp::Mknod { at, .. }
+            | HostOp::Xattr { at, .. } => vec![&at.path],
         }
     }
 

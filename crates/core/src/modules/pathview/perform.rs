@@ -11,7 +11,7 @@ use viewos_path::GuestPath;
 use crate::dispatch::{Ctx, Disposition};
 use crate::mem::{GuestMem, MAX_CSTR};
 use viewos_abi::GuestAddr;
-use crate::hostop::{HostOp, HostTarget, openat2_flags};
+use crate::hostop::{HostOp, HostTarget, XattrCall, openat2_flags};
 use crate::process::Tid;
 
 use super::{PathView, procfs};
@@ -27,7 +27,7 @@ const RENAME_EXCHANGE: u64 = 2;
 const RENAME_WHITEOUT: u64 = 4;
 
 /// The calls the monitor makes itself.
-pub const PERFORMED: [u32; 39] = [
+pub const PERFORMED: [u32; 47] = [
     nr::STAT,
     nr::LSTAT,
     nr::NEWFSTATAT,
@@ -67,6 +67,14 @@ pub const PERFORMED: [u32; 39] = [
     nr::SYMLINKAT,
     nr::MKNOD,
     nr::MKNODAT,
+    nr::GETXATTR,
+    nr::LGETXATTR,
+    nr::SETXATTR,
+    nr::LSETXATTR,
+    nr::LISTXATTR,
+    nr::LLISTXATTR,
+    nr::REMOVEXATTR,
+    nr::LREMOVEXATTR,
 ];
 
 /// `EINVAL` for flags the kernel refuses before looking anything up.
@@ -258,10 +266,45 @@ impl PathView {
                 }
                 HostOp::Symlink { target, at: if n == nr::SYMLINKAT { at(1) } else { plain() } }
             }
+            nr::GETXATTR | nr::LGETXATTR => HostOp::Xattr {
+                at: plain(),
+                nofollow: n == nr::LGETXATTR,
+                call: XattrCall::Get { name: xattr_name(mem, a(1))?, buf: a(2), size: a(3).min(XATTR_SIZE_MAX) },
+            },
+            nr::LISTXATTR | nr::LLISTXATTR => {
+                HostOp::Xattr { at: plain(), nofollow: n == nr::LLISTXATTR, call: XattrCall::List { buf: a(1), size: a(2).min(XATTR_SIZE_MAX) } }
+            }
+            nr::SETXATTR | nr::LSETXATTR => {
+                let name = xattr_name(mem, a(1))?;
+                let size = a(3);
+                if size > XATTR_SIZE_MAX {
+                    return Err(Errno::E2BIG);
+                }
+                let mut value = vec![0u8; size as usize];
+                if size > 0 {
+                    mem.read(GuestAddr(a(2)), &mut value)?;
+                }
+                HostOp::Xattr { at: plain(), nofollow: n == nr::LSETXATTR, call: XattrCall::Set { name, value, flags: a(4) as u32 } }
+            }
+            nr::REMOVEXATTR | nr::LREMOVEXATTR => {
+                HostOp::Xattr { at: plain(), nofollow: n == nr::LREMOVEXATTR, call: XattrCall::Remove { name: xattr_name(mem, a(1))? } }
+            }
             nr::MKNOD => HostOp::Mknod { at: plain(), mode: a(1) as u32, dev: a(2), umask },
             nr::MKNODAT => HostOp::Mknod { at: at(0), mode: a(2) as u32, dev: a(3), umask },
             _ => return Err(Errno::ENOSYS),
         })
+    }
+}
+
+/// `XATTR_SIZE_MAX` (and `XATTR_LIST_MAX`): larger buffers are clamped, larger values E2BIG.
+const XATTR_SIZE_MAX: u64 = 65536;
+
+/// An attribute name as the kernel reads it: empty or longer than `XATTR_NAME_MAX` (255)
+/// is `ERANGE`.
+fn xattr_name(mem: &mut dyn GuestMem, addr: u64) -> Result<Vec<u8>, Errno> {
+    match mem.read_cstr(GuestAddr(addr), 255).map_err(Errno::from)? {
+        Some(n) if !n.is_empty() => Ok(n),
+        _ => Err(Errno::ERANGE),
     }
 }
 

@@ -107,10 +107,10 @@ fn binds_translate_and_dirfds_resolve_in_the_view() {
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::STAT, [0x3000, 0x9000, 0, 0, 0, 0]), &mut mem);
     assert_eq!(target(&d), Ok("/home/u/src/main.c".into()));
     // Calls not performed by the monitor are rewritten to the host path at a ptrace stop.
-    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::SETXATTR, [0x2000, 0, 0, 0, 0, 0]), &mut mem);
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::INOTIFY_ADD_WATCH, [3, 0x2000, 2, 0, 0, 0]), &mut mem);
     assert_eq!(d, Disposition::Emulate(Err(Errno::ENOENT)));
-    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::SETXATTR, [0x1000, 0, 0, 0, 0, 0]), &mut mem);
-    assert_eq!(rewritten(&d, 0), Ok("/home/u/src/main.c".into()));
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::INOTIFY_ADD_WATCH, [3, 0x1000, 2, 0, 0, 0]), &mut mem);
+    assert_eq!(rewritten(&d, 1), Ok("/home/u/src/main.c".into()));
 }
 
 #[test]
@@ -434,6 +434,6 @@ fn plain_paths_take_the_lexical_shortcut_and_the_rest_the_full_lookup() {
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::STAT, [0x4000, 0x9000, 0, 0, 0, 0]), &mut mem);
     assert_eq!(d, Disposition::Emulate(Err(Errno::ENOENT)));
     // Calls rewritten at a ptrace stop never take it.
-    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::SETXATTR, [0x3000, 0, 0, 0, 0, 0]), &mut mem);
-    assert_eq!(rewritten(&d, 0), Ok("/home/u/src/main.c".into()));
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::INOTIFY_ADD_WATCH, [3, 0x3000, 2, 0, 0, 0]), &mut mem);
+    assert_eq!(rewritten(&d, 1), Ok("/home/u/src/main.c".into()));
 }
