@@ -331,3 +331,29 @@ os.remove("f"); os.remove("s")
         let _ = std::fs::remove_dir_all(&d);
     }
 }
+
+/// A root guest that drops to another user is acted for as that user: what the monitor
+/// creates for it is that user's, and what that user may not read stays unread.
+#[test]
+fn a_guest_that_drops_privileges_is_acted_for_with_its_own() {
+    if !is_root() {
+        eprintln!("dropped privileges: needs root to drop them; skipped");
+        return;
+    }
+    let d = tree("creds");
+    let w = format!("{d}/src/w");
+    std::fs::create_dir_all(&w).unwrap();
+    std::fs::set_permissions(&w, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    std::fs::write(format!("{w}/rootonly"), "secret\n").unwrap();
+    std::fs::set_permissions(format!("{w}/rootonly"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let script = "touch /v/w/x; stat -c '%u %g' /v/w/x; mkdir /v/w/d; stat -c '%u %a' /v/w/d; cat /v/w/rootonly 2>&1; \
+                  test -r /v/w/rootonly || echo not-readable";
+    let out = run_as(None, &["-b", &format!("{d}/src:/v"), "--", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", script]);
+    assert_eq!(
+        text(&out.stdout),
+        "65534 65534\n65534 755\ncat: /v/w/rootonly: Permission denied\nnot-readable\n",
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
