@@ -437,3 +437,78 @@ fn plain_paths_take_the_lexical_shortcut_and_the_rest_the_full_lookup() {
     let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::INOTIFY_ADD_WATCH, [3, 0x3000, 2, 0, 0, 0]), &mut mem);
     assert_eq!(rewritten(&d, 1), Ok("/home/u/src/main.c".into()));
 }
+
+mod garbage {
+    //! Guest input never panics the monitor: any path call with any arguments, over memory
+    //! holding random strings (paths with `..`, symlinks, magic links, hidden names), gets a
+    //! decision; a listing of random bytes is edited or left alone, never a crash.
+    use proptest::prelude::*;
+    use viewos_abi::x86_64::paths::path_syscalls;
+
+    use super::*;
+
+    fn words() -> impl Strategy<Value = String> {
+        let part = prop_oneof![
+            Just("src".to_string()),
+            Just("..".to_string()),
+            Just(".".to_string()),
+            Just("".to_string()),
+            Just("main.c".to_string()),
+            Just("link".to_string()),
+            Just("tmp".to_string()),
+            Just("home".to_string()),
+            Just("u".to_string()),
+            Just(".ssh".to_string()),
+            Just("proc".to_string()),
+            Just("self".to_string()),
+            Just("fd".to_string()),
+            Just("1".to_string()),
+            "[a-z]{1,8}",
+        ];
+        (any::<bool>(), proptest::collection::vec(part, 0..8), any::<bool>())
+            .prop_map(|(abs, parts, slash)| format!("{}{}{}", if abs { "/" } else { "" }, parts.join("/"), if slash { "/" } else { "" }))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_path_call_gets_a_decision(
+            which in 0usize..200,
+            args in proptest::array::uniform6(prop_oneof![
+                Just(0x1000u64), Just(0x2000u64), Just(0x5000u64), Just(CWD), Just(5u64), Just(6u64), Just(0u64),
+                any::<u64>(), Just(0x100u64), Just(0x1000u64 | 0x100), Just(0o100u64), Just(0o10000000u64),
+            ]),
+            p1 in words(),
+            p2 in words(),
+            blob in proptest::collection::vec(any::<u8>(), 0..64),
+            exit in any::<i64>(),
+            chrooted in any::<bool>(),
+        ) {
+            let mut m = monitor();
+            if chrooted {
+                m.processes_mut().fs_mut(Tid(1)).unwrap().root = b"/src".to_vec();
+            }
+            let mut mem = mem_with(&[(0x1000, p1.as_str()), (0x2000, p2.as_str())]);
+            mem.map(0x5000, blob);
+            let calls: Vec<u32> = path_syscalls()
+                .chain([nr::GETCWD, nr::CHROOT, nr::GETDENTS64, nr::GETDENTS, nr::ACCEPT, nr::RECVFROM, nr::GETSOCKNAME, nr::SENDMSG, nr::UMASK, nr::SETUID])
+                .collect();
+            let n = calls[which % calls.len()];
+            let c = call(n, args);
+            let d = m.on_syscall_enter(Nanos(0), Tid(1), c, &mut mem);
+            if let Disposition::Perform { lexical: true, .. } = d {
+                let _ = m.on_syscall_redecide(Nanos(0), Tid(1), c, &mut mem);
+            }
+            let _ = m.on_syscall_exit(Nanos(1), Tid(1), exit, &mut mem);
+        }
+
+        #[test]
+        fn any_listing_bytes_are_safe(data in proptest::collection::vec(any::<u8>(), 0..300), first in any::<bool>(), legacy in any::<bool>(), cap in 0u64..400) {
+            let l = Listing { hidden: vec![b".ssh".to_vec(), b"a".to_vec()], extra: vec![(b"proc".to_vec(), 4)] };
+            if let Some(out) = l.apply(&data, first, cap, legacy) {
+                prop_assert!(out.len() as u64 <= cap.max(data.len() as u64));
+            }
+        }
+    }
+}
