@@ -4,6 +4,9 @@
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use viewos_core::modules::Host;
+use viewos_core::x86_64::flags::RESOLVE_NO_SYMLINKS;
+
+use crate::sys::errno;
 use viewos_core::{Errno, Tid};
 use viewos_path::{Fs, HostPath, Kind};
 
@@ -11,9 +14,6 @@ use viewos_path::{Fs, HostPath, Kind};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HostFs;
 
-fn errno(e: std::io::Error) -> Errno {
-    Errno(e.raw_os_error().unwrap_or(libc::EIO) as u16)
-}
 
 impl Fs for HostFs {
     fn lstat(&self, host: &HostPath) -> Result<Kind, Errno> {
@@ -64,7 +64,7 @@ impl Host for HostFs {
         }
         // Search permission on the new root, as the kernel checks it.
         use std::os::fd::AsRawFd;
-        let fd = crate::sys::openat2(libc::AT_FDCWD, host.as_bytes(), (libc::O_PATH | libc::O_CLOEXEC) as u64, 0, 0x04).map_err(errno)?;
+        let fd = crate::sys::openat2(libc::AT_FDCWD, host.as_bytes(), (libc::O_PATH | libc::O_CLOEXEC) as u64, 0, RESOLVE_NO_SYMLINKS).map_err(errno)?;
         crate::sys::faccess_empty(fd.as_raw_fd(), libc::X_OK as u32, libc::AT_EACCESS as u32).map_err(errno)
     }
 

@@ -14,13 +14,10 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 use viewos_core::{Errno, GuestAddr, GuestMem, HostOp, HostTarget, XattrCall};
 
-use crate::sys;
+use viewos_core::x86_64::flags::RESOLVE_NO_SYMLINKS;
 
-const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+use crate::sys::{self, errno};
 
-fn errno(e: std::io::Error) -> Errno {
-    Errno(e.raw_os_error().unwrap_or(libc::EIO) as u16)
-}
 
 fn resolve_of(at: &HostTarget) -> u64 {
     if at.magic { 0 } else { RESOLVE_NO_SYMLINKS }

@@ -88,6 +88,11 @@ pub struct NotifResp {
     pub flags: u32,
 }
 
+/// A kernel error as the guest's errno.
+pub fn errno(e: io::Error) -> viewos_core::Errno {
+    viewos_core::Errno(e.raw_os_error().unwrap_or(libc::EIO) as u16)
+}
+
 fn check(r: libc::c_long) -> io::Result<libc::c_long> {
     if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
 }

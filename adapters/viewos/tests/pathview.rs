@@ -134,7 +134,7 @@ fn fds_without_a_path_reopen_through_proc() {
 /// sealed: it cannot be unmapped, remapped or made writable to race the monitor's copy.
 #[test]
 fn the_scratch_area_cannot_be_unmapped_or_made_writable() {
-    let Some(py) = ["/usr/bin/python3", "/usr/local/bin/python3"].into_iter().find(|p| std::path::Path::new(p).exists()) else {
+    let Some(py) = python3() else {
         eprintln!("scratch: no python3 here; skipped");
         return;
     };
@@ -179,7 +179,7 @@ os.close(os.open("/proc/self/mem", os.O_RDONLY))
 /// and `getpeername` (the kernel reports the host path of the bind's source).
 #[test]
 fn peer_addresses_read_as_guest_paths() {
-    let Some(py) = ["/usr/bin/python3", "/usr/local/bin/python3"].into_iter().find(|p| std::path::Path::new(p).exists()) else {
+    let Some(py) = python3() else {
         eprintln!("peer addresses: no python3 here; skipped");
         return;
     };
@@ -210,7 +210,7 @@ conn, addr = l.accept(); print("accept", addr, conn.getpeername(), k.getpeername
 /// a trailing slash, FIFOs without a peer, a directory for writing, a missing parent, `O_PATH`.
 #[test]
 fn open_flags_behave_as_natively() {
-    let Some(py) = ["/usr/bin/python3", "/usr/local/bin/python3"].into_iter().find(|p| std::path::Path::new(p).exists()) else {
+    let Some(py) = python3() else {
         eprintln!("open flags: no python3 here; skipped");
         return;
     };
@@ -283,7 +283,7 @@ ls | sort | tr '\n' ' '; echo; rm -rf ./*"#;
 /// the same calls natively on the host path.
 #[test]
 fn xattrs_match_the_host() {
-    let Some(py) = ["/usr/bin/python3", "/usr/local/bin/python3"].into_iter().find(|p| std::path::Path::new(p).exists()) else {
+    let Some(py) = python3() else {
         eprintln!("xattrs: no python3 here; skipped");
         return;
     };

@@ -77,27 +77,23 @@ fn compare(o: &Opts) -> Result<(), String> {
     let wanted = |name: &str| o.only.as_ref().is_none_or(|l| l.iter().any(|n| n == name));
 
     print_header(o, &tools, &env);
-    let rows: Vec<Row> = workloads::main_workloads(&env)
-        .iter()
-        .filter(|w| wanted(w.name))
-        .map(|w| {
-            let [native, viewos, proot] = measure(w, &Tool::ALL, &[], &tools, o, &mut notes);
-            Row { label: w.label.clone(), unit: w.unit, native, viewos, proot }
-        })
-        .collect();
+    // Every wanted workload of a table under the three tools.
+    let rows_of = |list: Vec<Workload>, notes: &mut Notes| -> Vec<Row> {
+        list.iter()
+            .filter(|w| wanted(w.name))
+            .map(|w| {
+                let [native, viewos, proot] = measure(w, &Tool::ALL, &[], &tools, o, notes);
+                Row { label: w.label.clone(), unit: w.unit, native, viewos, proot }
+            })
+            .collect()
+    };
+    let rows = rows_of(workloads::main_workloads(&env), &mut notes);
     if !rows.is_empty() {
         println!("{}", report::main_table(&rows));
     }
 
     let env = Env { repo: if wanted("view-git") { Some(scratch.repo()?) } else { None }, ..env };
-    let rows: Vec<Row> = workloads::view_workloads(&env)
-        .iter()
-        .filter(|w| wanted(w.name))
-        .map(|w| {
-            let [native, viewos, proot] = measure(w, &Tool::ALL, &[], &tools, o, &mut notes);
-            Row { label: w.label.clone(), unit: w.unit, native, viewos, proot }
-        })
-        .collect();
+    let rows = rows_of(workloads::view_workloads(&env), &mut notes);
     if !rows.is_empty() {
         println!("Path views: natively on the host paths, under viewos and PRoot through the same view:\n");
         println!("{}", report::main_table(&rows));

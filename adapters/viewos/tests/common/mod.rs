@@ -40,3 +40,8 @@ pub fn run_as(user: Option<u32>, args: &[&str]) -> Output {
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// Python 3, if installed (tests that need it skip, saying so, without it).
+pub fn python3() -> Option<&'static str> {
+    ["/usr/bin/python3", "/usr/local/bin/python3"].into_iter().find(|p| std::path::Path::new(p).exists())
+}

@@ -532,7 +532,6 @@ impl Module for PathView {
         // What the monitor needs to act for a guest as the guest would: its umask, and
         // whether it still has the credentials it entered the view with.
         v.push((Sysno(nr::UMASK), Need::Decide));
-        v.push((Sysno(nr::CHROOT), Need::Decide));
         for n in CRED_CALLS {
             v.push((Sysno(n), Need::Decide));
         }
@@ -664,7 +663,8 @@ impl PathView {
             }
             how = Some((arg, h));
         }
-        if PERFORMED.contains(&n) {
+        let performed = PERFORMED.contains(&n);
+        if performed {
             if let Err(e) = perform::precheck(n, &args) {
                 return Some(Disposition::Emulate(Err(e)));
             }
@@ -677,7 +677,7 @@ impl PathView {
         // linkat(AT_SYMLINK_FOLLOW) acts on a name but follows it: only the full lookup
         // knows the target.
         let follows_name = n == nr::LINKAT && args.get(4) & viewos_abi::x86_64::flags::AT_SYMLINK_FOLLOW != 0;
-        let shortcut = !ctx.exact && PERFORMED.contains(&n) && how.is_none() && !follows_name;
+        let shortcut = !ctx.exact && performed && how.is_none() && !follows_name;
         self.lexical.set(false);
         for a in pargs {
             match self.lookup(ctx, a, &args, how.as_ref().map(|(_, h)| h.as_slice()), mem, shortcut) {
@@ -689,7 +689,7 @@ impl PathView {
                         let (buf, size) = if n == nr::READLINK { (args.get(1), args.get(2)) } else { (args.get(2), args.get(3)) };
                         return Some(Disposition::Emulate(self.read_magic(ctx, host, GuestAddr(buf), size, mem)));
                     }
-                    if PERFORMED.contains(&n) {
+                    if performed {
                         looked.push(Some((host, guest)));
                         continue;
                     }
@@ -705,7 +705,7 @@ impl PathView {
                 Err(e) => return Some(Disposition::Emulate(Err(e))),
             }
         }
-        if PERFORMED.contains(&n) {
+        if performed {
             return Some(self.perform(ctx, n, &args, &looked, how.as_ref().map(|(_, h)| h.as_slice()), mem));
         }
         if scratch.is_empty() {
