@@ -1,0 +1,296 @@
+//! The ownership database: what the view changed about each file, keyed by its identity.
+
+use std::collections::BTreeMap;
+
+use viewos_abi::Errno;
+
+use crate::stat::{S_IFDIR, S_IFMT, S_IFREG, Stat};
+use crate::Creds;
+
+/// A file's identity on the host: `st_dev` (as `struct stat` encodes it) and `st_ino`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileKey {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+/// What the view changed about one file. `None`: as the host has it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Entry {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// Permission bits (`07777`).
+    pub mode: Option<u32>,
+    /// A device node kept on disk as an empty regular file: its type (`S_IFCHR`,
+    /// `S_IFBLK`) and device number.
+    pub node: Option<(u32, u64)>,
+}
+
+/// How files the database does not know are shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// The real uid and gid the monitor runs as.
+    pub real_uid: u32,
+    pub real_gid: u32,
+    /// The view's identity (`-0`: 0 and 0; `--uid`/`--gid`).
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Mapping {
+    /// An unprivileged user's own files are the view identity's files (the files the view
+    /// creates are really the user's). A real root's files keep their owners.
+    fn owner(&self, uid: u32, gid: u32) -> (u32, u32) {
+        if self.real_uid == 0 {
+            return (uid, gid);
+        }
+        let u = if uid == self.real_uid { self.uid } else { uid };
+        let g = if gid == self.real_gid { self.gid } else { gid };
+        (u, g)
+    }
+}
+
+/// The ownership database.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Db {
+    entries: BTreeMap<FileKey, Entry>,
+}
+
+const S_ISUID: u32 = 0o4000;
+const S_ISGID: u32 = 0o2000;
+const S_IXGRP: u32 = 0o0010;
+
+impl Db {
+    pub fn new() -> Db {
+        Db::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn get(&self, key: &FileKey) -> Option<&Entry> {
+        self.entries.get(key)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&FileKey, &Entry)> {
+        self.entries.iter()
+    }
+
+    /// Sets an entry (an entry that changes nothing is dropped).
+    pub fn set(&mut self, key: FileKey, e: Entry) {
+        if e == Entry::default() {
+            self.entries.remove(&key);
+        } else {
+            self.entries.insert(key, e);
+        }
+    }
+
+    /// Whether any entry is a device node (listings then need their `d_type` changed).
+    pub fn has_nodes(&self) -> bool {
+        self.entries.values().any(|e| e.node.is_some())
+    }
+
+    /// The inodes of device nodes on device `dev`, with their `d_type`.
+    pub fn nodes_on(&self, dev: u64) -> Vec<(u64, u8)> {
+        self.entries
+            .range(FileKey { dev, ino: 0 }..=FileKey { dev, ino: u64::MAX })
+            .filter_map(|(k, e)| e.node.map(|(t, _)| (k.ino, (t >> 12) as u8)))
+            .collect()
+    }
+
+    /// The file as the view shows it, from what the host says.
+    pub fn view(&self, map: &Mapping, real: &Stat) -> Stat {
+        let mut s = *real;
+        (s.uid, s.gid) = map.owner(real.uid, real.gid);
+        if let Some(e) = self.entries.get(&real.key()) {
+            if let Some(u) = e.uid {
+                s.uid = u;
+            }
+            if let Some(g) = e.gid {
+                s.gid = g;
+            }
+            if let Some(m) = e.mode {
+                s.mode = (s.mode & S_IFMT) | (m & 0o7777);
+            }
+            // A placeholder that something else has since turned into a non-empty or
+            // non-regular file is no longer a device node.
+            if let Some((t, rdev)) = e.node
+                && real.mode & S_IFMT == S_IFREG
+                && real.size == 0
+            {
+                s.mode = t | (s.mode & 0o7777);
+                s.rdev = rdev;
+                s.blocks = 0;
+            }
+        }
+        s
+    }
+
+    /// `chown` by `creds` of the file the host shows as `real` (`u32::MAX`: unchanged), with
+    /// the kernel's permission rules applied to the file as the view shows it. Changing the
+    /// owner or group of a non-directory clears its set-user-ID bit, and its set-group-ID
+    /// bit if it is group-executable, as the kernel does (for root too).
+    pub fn chown(&mut self, map: &Mapping, creds: &Creds, real: &Stat, uid: u32, gid: u32) -> Result<(), Errno> {
+        let cur = self.view(map, real);
+        let keep = u32::MAX;
+        if !creds.fs_privileged() {
+            let owner = creds.uid[3] == cur.uid;
+            let uid_ok = uid == keep || (uid == cur.uid && owner);
+            let gid_ok = gid == keep || (owner && (gid == cur.gid || creds.in_group(gid)));
+            if !uid_ok || !gid_ok {
+                return Err(Errno::EPERM);
+            }
+        }
+        if uid == keep && gid == keep {
+            return Ok(());
+        }
+        let key = real.key();
+        let mut e = self.entries.get(&key).copied().unwrap_or_default();
+        if uid != keep {
+            e.uid = Some(uid);
+        }
+        if gid != keep {
+            e.gid = Some(gid);
+        }
+        if cur.mode & S_IFMT != S_IFDIR {
+            let mut m = cur.mode & 0o7777;
+            m &= !S_ISUID;
+            if m & S_IXGRP != 0 {
+                m &= !S_ISGID;
+            }
+            if m != cur.mode & 0o7777 {
+                e.mode = Some(m);
+            }
+        }
+        self.set(key, e);
+        Ok(())
+    }
+
+    /// `chmod` by `creds` to `mode`: records the view's mode and returns the mode to give
+    /// the file on the host, which keeps it readable and writable (and, for a directory,
+    /// searchable) by the real user, as root could still use it.
+    pub fn chmod(&mut self, map: &Mapping, creds: &Creds, real: &Stat, mode: u32) -> Result<u32, Errno> {
+        let cur = self.view(map, real);
+        if !creds.fs_privileged() && creds.uid[3] != cur.uid {
+            return Err(Errno::EPERM);
+        }
+        let mut m = mode & 0o7777;
+        if !creds.fs_privileged() && !creds.in_group(cur.gid) {
+            m &= !S_ISGID;
+        }
+        let key = real.key();
+        let mut e = self.entries.get(&key).copied().unwrap_or_default();
+        e.mode = Some(m);
+        self.set(key, e);
+        let dir = real.mode & S_IFMT == S_IFDIR;
+        Ok((m & 0o777) | 0o600 | if dir { 0o100 } else { 0 })
+    }
+
+    /// A device node `mode` (type and permission bits, umask applied) with number `rdev`,
+    /// created by `creds` as the empty regular file `placeholder`.
+    pub fn mknod(&mut self, map: &Mapping, creds: &Creds, placeholder: &Stat, mode: u32, rdev: u64) {
+        let key = placeholder.key();
+        let (ru, rg) = map.owner(placeholder.uid, placeholder.gid);
+        let e = Entry {
+            uid: (creds.uid[3] != ru).then_some(creds.uid[3]),
+            gid: (creds.gid[3] != rg).then_some(creds.gid[3]),
+            mode: Some(mode & 0o7777),
+            node: Some((mode & S_IFMT, rdev)),
+        };
+        self.entries.insert(key, e);
+    }
+
+    /// The file `before` (as the host showed it just before) lost a name: its entry goes
+    /// with its last link (a directory has only one).
+    pub fn unlinked(&mut self, before: &Stat) {
+        if before.nlink <= 1 || before.mode & S_IFMT == S_IFDIR {
+            self.entries.remove(&before.key());
+        }
+    }
+
+    pub fn forget(&mut self, key: &FileKey) {
+        self.entries.remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stat::S_IFCHR;
+
+    const MAP: Mapping = Mapping { real_uid: 1000, real_gid: 1000, uid: 0, gid: 0 };
+
+    fn file(ino: u64, mode: u32) -> Stat {
+        Stat { dev: 0x801, ino, nlink: 1, mode, uid: 1000, gid: 1000, rdev: 0, size: 0, blocks: 0 }
+    }
+
+    #[test]
+    fn unknown_files_of_the_real_user_are_the_views() {
+        let db = Db::new();
+        let v = db.view(&MAP, &file(1, S_IFREG | 0o644));
+        assert_eq!((v.uid, v.gid), (0, 0));
+        let mut other = file(2, S_IFREG | 0o644);
+        other.uid = 7;
+        assert_eq!(db.view(&MAP, &other).uid, 7);
+        // A real root sees real owners.
+        let rootmap = Mapping { real_uid: 0, real_gid: 0, uid: 0, gid: 0 };
+        assert_eq!(db.view(&rootmap, &file(1, S_IFREG)).uid, 1000);
+    }
+
+    #[test]
+    fn chown_then_chmod_as_tar_does() {
+        let mut db = Db::new();
+        let root = Creds::new(0, 0, vec![]);
+        let f = file(3, S_IFREG | 0o644);
+        db.chown(&MAP, &root, &f, 33, 44).unwrap();
+        let real = db.chmod(&MAP, &root, &f, 0o4755).unwrap();
+        assert_eq!(real, 0o755);
+        let v = db.view(&MAP, &f);
+        assert_eq!((v.uid, v.gid, v.mode), (33, 44, S_IFREG | 0o4755));
+        // chown clears the set-user-ID bit again.
+        db.chown(&MAP, &root, &f, 0, u32::MAX).unwrap();
+        assert_eq!(db.view(&MAP, &f).mode, S_IFREG | 0o755);
+    }
+
+    #[test]
+    fn unprivileged_chown_refused() {
+        let mut db = Db::new();
+        let user = Creds::new(1000, 1000, vec![]);
+        let f = file(4, S_IFREG | 0o644);
+        // The file shows as root's: a virtual non-root user cannot take it.
+        assert_eq!(db.chown(&MAP, &user, &f, 1000, u32::MAX), Err(Errno::EPERM));
+        assert_eq!(db.chmod(&MAP, &user, &f, 0o600), Err(Errno::EPERM));
+    }
+
+    #[test]
+    fn device_nodes_and_their_last_link() {
+        let mut db = Db::new();
+        let root = Creds::new(0, 0, vec![]);
+        let p = file(5, S_IFREG | 0o600);
+        db.mknod(&MAP, &root, &p, S_IFCHR | 0o666, 0x103);
+        let v = db.view(&MAP, &p);
+        assert_eq!((v.mode, v.rdev, v.uid), (S_IFCHR | 0o666, 0x103, 0));
+        assert_eq!(db.nodes_on(0x801), vec![(5, 2)]);
+        let mut two = p;
+        two.nlink = 2;
+        db.unlinked(&two);
+        assert!(db.get(&p.key()).is_some());
+        db.unlinked(&p);
+        assert!(db.is_empty());
+    }
+
+    #[test]
+    fn a_placeholder_written_to_is_a_file_again() {
+        let mut db = Db::new();
+        let root = Creds::new(0, 0, vec![]);
+        let mut p = file(6, S_IFREG | 0o600);
+        db.mknod(&MAP, &root, &p, S_IFCHR | 0o600, 1);
+        p.size = 10;
+        assert_eq!(db.view(&MAP, &p).mode & S_IFMT, S_IFREG);
+    }
+}
