@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use viewos_abi::{Errno, Sysno, Syscall, SyscallArgs};
 
-use crate::hostop::HostOp;
+use crate::hostop::{HostOp, Outcome};
 use crate::mem::GuestMem;
 use crate::process::{CloneFlags, FsState, Processes, Tid};
 use crate::stats::Stats;
@@ -176,6 +176,34 @@ pub trait Module: Send {
         ExitFixup::Keep
     }
 
+    /// Sees every [`Disposition::Perform`] decided (by any module, this one included)
+    /// before the adapter makes it, and may change the op, refuse the call, or ask to see
+    /// its [`Outcome`] ([`Adjusted::Watch`]; the first module that asks gets it).
+    fn adjust(&mut self, _ctx: &mut Ctx<'_>, _call: &Syscall, _op: &mut HostOp) -> Adjusted {
+        Adjusted::Untouched
+    }
+
+    /// The outcome of an op this module watches: the module may change the result and
+    /// the bytes, or return another op to make for the same call (whose outcome it sees
+    /// too, unless it installs an fd).
+    fn performed(&mut self, _ctx: &mut Ctx<'_>, _call: &Syscall, _op: &HostOp, _outcome: &mut Outcome) -> Option<HostOp> {
+        None
+    }
+
+    /// `parent` created `child` (a thread or a process).
+    fn on_clone(&mut self, _parent: Tid, _child: Tid, _flags: CloneFlags) {}
+
+    /// `former` completed an execve and is now `tgid`.
+    fn on_exec(&mut self, _tgid: Tid, _former: Tid) {}
+
+    /// `tid` is gone.
+    fn on_exit(&mut self, _tid: Tid) {}
+
+    /// State to keep after the view ends (written by the adapter where the user asked).
+    fn save(&self) -> Option<Vec<u8>> {
+        None
+    }
+
     /// Blocked calls this module completed since last asked.
     fn poll_complete(&mut self) -> Option<(Tid, Result<u64, Errno>)> {
         None
@@ -187,11 +215,23 @@ struct Pending {
     module: Option<usize>,
 }
 
+/// What a module's [`Module::adjust`] did to an op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Adjusted {
+    Untouched,
+    /// Changed or not, the module wants to see the op's outcome.
+    Watch,
+    /// The call fails with this errno; nothing is made.
+    Refuse(Errno),
+}
+
 /// The monitor core: process model, modules, statistics and trace.
 pub struct Monitor {
     procs: Processes,
     modules: Vec<Box<dyn Module>>,
     pending: BTreeMap<Tid, Pending>,
+    /// Performed calls whose outcome a module watches.
+    performing: BTreeMap<Tid, Pending>,
     events: VecDeque<Event>,
     stats: Stats,
     tracing: bool,
@@ -209,6 +249,7 @@ impl Monitor {
             procs: Processes::new(),
             modules,
             pending: BTreeMap::new(),
+            performing: BTreeMap::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
             tracing: false,
@@ -265,7 +306,13 @@ impl Monitor {
 
     /// `parent` created `child`. Returns false if the parent is unknown.
     pub fn on_clone(&mut self, parent: Tid, child: Tid, flags: CloneFlags) -> bool {
-        self.procs.clone_thread(parent, child, flags)
+        let known = self.procs.clone_thread(parent, child, flags);
+        if known {
+            for m in &mut self.modules {
+                m.on_clone(parent, child, flags);
+            }
+        }
+        known
     }
 
     /// `former`, a thread of group `tgid`, completed an execve.
@@ -274,13 +321,45 @@ impl Monitor {
             self.pending.remove(&tgid);
         }
         self.pending.remove(&former);
+        self.performing.remove(&former);
         let _released = self.procs.exec(tgid, former);
+        for m in &mut self.modules {
+            m.on_exec(tgid, former);
+        }
     }
 
     /// `tid` is gone (exited, killed, or reaped).
     pub fn on_exit(&mut self, tid: Tid) {
         self.pending.remove(&tid);
+        self.performing.remove(&tid);
         let _released = self.procs.exit(tid);
+        for m in &mut self.modules {
+            m.on_exit(tid);
+        }
+    }
+
+    /// The state modules keep after the view ends, by module name.
+    pub fn saved_state(&self) -> Vec<(&'static str, Vec<u8>)> {
+        self.modules.iter().filter_map(|m| Some((m.name(), m.save()?))).collect()
+    }
+
+    /// A [`Disposition::Perform`] op was made: `outcome` is what it gave. Returns the next
+    /// op to make for the same call, if a module wants one; otherwise the adapter writes
+    /// `outcome.out` where [`HostOp::output`] says and answers with `outcome.result`.
+    pub fn on_performed(&mut self, now: Nanos, tid: Tid, op: &HostOp, outcome: &mut Outcome) -> Option<HostOp> {
+        let p = self.performing.remove(&tid)?;
+        let i = p.module?;
+        let mut ctx = Ctx { now, tid, procs: &mut self.procs, exact: false };
+        let next = self.modules[i].performed(&mut ctx, &p.call, op, outcome);
+        if let Some(n) = &next {
+            if self.tracing {
+                self.events.push_back(Event::Trace(format!("{:>10}.{:06} {tid:?} then {} {:?}", now.0 / 1_000_000_000, now.0 / 1000 % 1_000_000, n.name(), n.paths().iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect::<Vec<_>>())));
+            }
+            if !n.installs_fd() {
+                self.performing.insert(tid, p);
+            }
+        }
+        next
     }
 
     /// A trapped call of `tid` is about to run.
@@ -303,10 +382,32 @@ impl Monitor {
                 break;
             }
         }
-        let (module, d) = match decided {
+        let (module, mut d) = match decided {
             Some((i, d)) => (Some(i), d),
             None => (None, Disposition::PASS),
         };
+        self.performing.remove(&tid);
+        if let Disposition::Perform { op, .. } = &mut d {
+            let mut watcher = None;
+            let mut refused = None;
+            for (i, m) in self.modules.iter_mut().enumerate() {
+                match m.adjust(&mut ctx, &call, op) {
+                    Adjusted::Untouched => {}
+                    Adjusted::Watch => {
+                        watcher.get_or_insert(i);
+                    }
+                    Adjusted::Refuse(e) => {
+                        refused = Some(e);
+                        break;
+                    }
+                }
+            }
+            if let Some(e) = refused {
+                d = Disposition::Emulate(Err(e));
+            } else if let Some(i) = watcher {
+                self.performing.insert(tid, Pending { call, module: Some(i) });
+            }
+        }
         self.stats.record(call.sysno(), d.kind());
         if self.tracing {
             let who = module.map_or("-", |i| self.modules[i].name());

@@ -12,7 +12,7 @@
 //! gets `ELOOP`, never a file outside the view.
 
 use viewos_abi::x86_64::flags::{AT_FDCWD, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_PATH, O_TMPFILE, VALID_OPEN_FLAGS};
-use viewos_abi::{Sysno, SyscallArgs, x86_64::nr};
+use viewos_abi::{Errno, Sysno, SyscallArgs, x86_64::nr};
 
 use crate::dispatch::{Disposition, Scratch};
 
@@ -85,6 +85,28 @@ pub enum HostOp {
     Getdents { fd: i32, buf: u64, count: u64, legacy: bool, edit: Listing },
     /// An extended attribute call on the target (the link itself with `nofollow`).
     Xattr { at: HostTarget, nofollow: bool, call: XattrCall },
+    /// `struct stat` of the target, for a module to look at: it goes to [`Outcome::out`]
+    /// and nowhere in the guest.
+    Identify { at: HostTarget, nofollow: bool },
+    /// The content of the file at the target (at most [`READ_FILE_MAX`] bytes) into
+    /// [`Outcome::out`], for a module to edit (a `/proc` file the view changes).
+    ReadFile { at: HostTarget },
+    /// An fd of a sealed, read-only memory file holding `data`, installed in the guest's
+    /// table as the result of its open (`cloexec`: with `O_CLOEXEC`).
+    OpenMemory { name: Vec<u8>, data: Vec<u8>, cloexec: bool },
+}
+
+/// The most [`HostOp::ReadFile`] reads.
+pub const READ_FILE_MAX: usize = 1 << 20;
+
+/// What a performed op gave: the guest's result, and the bytes it produced for the guest
+/// (`struct stat`/`statx` for [`HostOp::Stat`]/[`HostOp::Statx`], written at their `out`
+/// once the core is done with them) or for the core ([`HostOp::Identify`],
+/// [`HostOp::ReadFile`]). Ops that write guest memory themselves leave `out` empty.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub result: Result<u64, Errno>,
+    pub out: Vec<u8>,
 }
 
 /// The extended attribute calls, with what they carry in and out.
@@ -106,6 +128,8 @@ pub enum XattrCall {
 pub struct Listing {
     pub hidden: Vec<Vec<u8>>,
     pub extra: Vec<(Vec<u8>, u8)>,
+    /// Inodes (on the directory's device, `st_dev`) whose `d_type` the view changes.
+    pub retype: Vec<(u64, u64, u8)>,
 }
 
 /// One record (`linux_dirent64`, or the legacy `linux_dirent` with `legacy`).
@@ -133,6 +157,12 @@ impl Listing {
     /// (read from position 0), the extra names added where `cap` bytes leave room. `None`
     /// if `data` is not a listing this understands (it is then left as the kernel wrote it).
     pub fn apply(&self, data: &[u8], first: bool, cap: u64, legacy: bool) -> Option<Vec<u8>> {
+        self.apply_on(data, first, cap, legacy, None)
+    }
+
+    /// [`Listing::apply`] for a directory on device `dev` (for `retype`; `None`: unknown,
+    /// nothing retyped).
+    pub fn apply_on(&self, data: &[u8], first: bool, cap: u64, legacy: bool, dev: Option<u64>) -> Option<Vec<u8>> {
         // d_ino u64, d_off u64, d_reclen u16, then d_type u8 + name (dirent64) or name.
         let name_at = if legacy { 18 } else { 19 };
         let mut kept = Vec::with_capacity(data.len());
@@ -149,8 +179,14 @@ impl Listing {
             let name = &rec[name_at..];
             let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
             if !self.hidden.iter().any(|h| h.as_slice() == name) {
+                let start = kept.len();
                 kept.extend_from_slice(rec);
                 present.push(name);
+                let ino = u64::from_le_bytes(rec[..8].try_into().expect("8 bytes"));
+                if let Some(&(_, _, t)) = dev.and_then(|d| self.retype.iter().find(|&&(rd, ri, _)| rd == d && ri == ino)) {
+                    let at = if legacy { start + reclen - 1 } else { start + 18 };
+                    kept[at] = t;
+                }
             }
             at += reclen;
         }
@@ -176,6 +212,9 @@ impl HostOp {
     /// Short name, for traces.
     pub fn name(&self) -> &'static str {
         match self {
+            HostOp::Identify { .. } => "identify",
+            HostOp::ReadFile { .. } => "readfile",
+            HostOp::OpenMemory { .. } => "openmemory",
             HostOp::Stat { .. } => "stat",
             HostOp::Statx { .. } => "statx",
             HostOp::Access { .. } => "access",
@@ -203,7 +242,8 @@ impl HostOp {
     /// The host path(s) the op works on, for traces.
     pub fn paths(&self) -> Vec<&[u8]> {
         match self {
-            HostOp::Getdents { .. } => Vec::new(),
+            HostOp::Getdents { .. } | HostOp::OpenMemory { .. } => Vec::new(),
+            HostOp::Identify { at, .. } | HostOp::ReadFile { at } => vec![&at.path],
             HostOp::Rename { from, to, .. } | HostOp::Link { from, to } => vec![&from.path, &to.path],
             HostOp::Stat { at, .. }
             | HostOp::Statx { at, .. }
@@ -221,6 +261,19 @@ impl HostOp {
             | HostOp::Mknod { at, .. }
             | HostOp::Xattr { at, .. } => vec![&at.path],
         }
+    }
+
+    /// The guest address the op's [`Outcome::out`] goes to, if any.
+    pub fn output(&self) -> Option<u64> {
+        match self {
+            HostOp::Stat { out, .. } | HostOp::Statx { out, .. } => Some(*out),
+            _ => None,
+        }
+    }
+
+    /// Whether the op's result is an fd installed in the guest (no [`Outcome`] follows).
+    pub fn installs_fd(&self) -> bool {
+        matches!(self, HostOp::Open { .. } | HostOp::OpenMemory { .. })
     }
 
     /// For an adapter that cannot install an fd in the guest (ptrace only): the same open

@@ -24,6 +24,6 @@ mod db;
 pub mod state;
 mod stat;
 
-pub use creds::Creds;
+pub use creds::{Creds, NGROUPS_MAX};
 pub use db::{Db, Entry, FileKey, Mapping};
 pub use stat::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFMT, S_IFREG, Stat, StatLayout};

@@ -21,7 +21,7 @@ use viewos_abi::x86_64::paths::{EmptyPath, Follow, PathArg, Role, path_args, pat
 use viewos_abi::{Errno, GuestAddr, Sysno, Syscall, SyscallArgs};
 use viewos_path::{Flags, Found, Fs, GuestPath, HostPath, View, resolve};
 
-use crate::dispatch::{Ctx, Disposition, ExitFixup, Module, Need, Scratch};
+use crate::dispatch::{Adjusted, Ctx, Disposition, ExitFixup, Module, Need, Scratch};
 use crate::mem::{GuestMem, MAX_CSTR};
 use crate::process::Tid;
 
@@ -93,11 +93,39 @@ pub struct PathView {
     lexical: std::cell::Cell<bool>,
     /// `phantom_mounts` of each view (by its root on the host), found once.
     phantoms: std::cell::RefCell<BTreeMap<Vec<u8>, Vec<(GuestPath, Vec<u8>, u8)>>>,
+    /// Only these path calls (see [`PathView::only`]).
+    only: Option<Vec<u32>>,
 }
 
 impl PathView {
     pub fn new(view: View, host: Box<dyn Host>) -> PathView {
-        PathView { view, host, chdir: BTreeMap::new(), sockname: BTreeMap::new(), chroots: BTreeMap::new(), argv0_loaders: BTreeMap::new(), lexical: std::cell::Cell::new(false), phantoms: Default::default() }
+        PathView {
+            view,
+            host,
+            chdir: BTreeMap::new(),
+            sockname: BTreeMap::new(),
+            chroots: BTreeMap::new(),
+            argv0_loaders: BTreeMap::new(),
+            lexical: std::cell::Cell::new(false),
+            phantoms: Default::default(),
+            only: None,
+        }
+    }
+
+    /// A path view that traps only the path calls `calls` (and what keeps the guest's cwd
+    /// and umask), for a view that changes nothing in the namespace (the identity view)
+    /// but whose other modules need those calls made by the monitor on host paths (the
+    /// fakeroot changes what the stat family shows and what chown/chmod/mknod do).
+    pub fn only(view: View, host: Box<dyn Host>, calls: &[u32]) -> PathView {
+        let mut pv = PathView::new(view, host);
+        let mut v = calls.to_vec();
+        v.push(nr::CHDIR);
+        pv.only = Some(v);
+        pv
+    }
+
+    fn wants(&self, n: u32) -> bool {
+        self.only.as_ref().is_none_or(|v| v.contains(&n))
     }
 
     /// The guest path of an open directory, for a dirfd or `fchdir`.
@@ -493,6 +521,22 @@ impl PathView {
             .collect()
     }
 
+    /// What the view changes in the listing of the directory open as `fd`, if anything.
+    fn listing(&self, ctx: &Ctx<'_>, fd: i32) -> Option<Listing> {
+        let dir = self.fd_guest_path(ctx.tid, fd).ok()?;
+        let hidden: Vec<Vec<u8>> = self
+            .view
+            .hidden()
+            .filter(|h| h.parent().as_ref() == Some(&dir))
+            .filter_map(|h| h.file_name().map(<[u8]>::to_vec))
+            .collect();
+        let extra: Vec<(Vec<u8>, u8)> = self.phantom_mounts().into_iter().filter(|(p, ..)| *p == dir).map(|(_, name, t)| (name, t)).collect();
+        if hidden.is_empty() && extra.is_empty() {
+            return None;
+        }
+        Some(Listing { hidden, extra, retype: Vec::new() })
+    }
+
     fn getcwd(ctx: &Ctx<'_>, buf: GuestAddr, size: u64, mem: &mut dyn GuestMem) -> Result<u64, Errno> {
         let mut cwd = Self::cwd(ctx).into_bytes();
         cwd.push(0);
@@ -504,12 +548,27 @@ impl PathView {
     }
 }
 
-impl Module for PathView {
-    fn name(&self) -> &'static str {
-        "pathview"
+impl PathView {
+    /// The calls this view traps.
+    fn interest_of_view(&self) -> Vec<(Sysno, Need)> {
+        if self.only.is_some() {
+            let mut v: Vec<(Sysno, Need)> = self
+                .full_interest()
+                .into_iter()
+                .filter(|(n, need)| {
+                    !matches!(need, Need::Refuse(_))
+                        && (self.wants(n.0) || matches!(n.0, nr::GETCWD | nr::UMASK | nr::FCHDIR) || CRED_CALLS.contains(&n.0))
+                })
+                .collect();
+            v.push((Sysno(nr::IO_URING_SETUP), Need::Refuse(Errno::ENOSYS)));
+            return v;
+        }
+        self.full_interest()
     }
+}
 
-    fn interest(&self) -> Vec<(Sysno, Need)> {
+impl PathView {
+    fn full_interest(&self) -> Vec<(Sysno, Need)> {
         // The calls the monitor makes itself need only a notification; the others are
         // rewritten at a ptrace stop.
         // An O_PATH fd cannot be installed by the monitor (seccomp's ADDFD refuses it), and
@@ -568,6 +627,16 @@ impl Module for PathView {
         }
         v
     }
+}
+
+impl Module for PathView {
+    fn name(&self) -> &'static str {
+        "pathview"
+    }
+
+    fn interest(&self) -> Vec<(Sysno, Need)> {
+        self.interest_of_view()
+    }
 
     fn enter(&mut self, ctx: &mut Ctx<'_>, call: &Syscall, mem: &mut dyn GuestMem) -> Option<Disposition> {
         self.in_own_view(ctx, |pv, ctx| pv.decide(ctx, call, mem))
@@ -576,12 +645,28 @@ impl Module for PathView {
     fn exit(&mut self, ctx: &mut Ctx<'_>, call: &Syscall, ret: i64, mem: &mut dyn GuestMem) -> ExitFixup {
         self.in_own_view(ctx, |pv, ctx| pv.finish(ctx, call, ret, mem))
     }
+
+    fn adjust(&mut self, ctx: &mut Ctx<'_>, _call: &Syscall, op: &mut HostOp) -> Adjusted {
+        // A listing another module changes (it decided first) still hides what the view hides.
+        if let HostOp::Getdents { fd, edit, .. } = op
+            && edit.hidden.is_empty()
+            && edit.extra.is_empty()
+            && let Some(mine) = self.in_own_view(ctx, |pv, ctx| pv.listing(ctx, *fd))
+        {
+            edit.hidden = mine.hidden;
+            edit.extra = mine.extra;
+        }
+        Adjusted::Untouched
+    }
 }
 
 impl PathView {
     fn decide(&mut self, ctx: &mut Ctx<'_>, call: &Syscall, mem: &mut dyn GuestMem) -> Option<Disposition> {
         let n = call.sysno().0;
         let args = call.args();
+        if self.only.is_some() && !path_args(n).is_empty() && !self.wants(n) {
+            return None;
+        }
         match call {
             Syscall::Getcwd(c) => return Some(Disposition::Emulate(Self::getcwd(ctx, c.buf(), c.size(), mem))),
             _ if n == nr::CHROOT => return Some(Disposition::Emulate(self.chroot(ctx, GuestAddr(args.get(0)), mem))),
@@ -624,24 +709,10 @@ impl PathView {
             }
             Syscall::Other(s, a) if s.0 == nr::GETDENTS64 || s.0 == nr::GETDENTS => {
                 let fd = a.get(0) as u32 as i32;
-                let Ok(dir) = self.fd_guest_path(ctx.tid, fd) else {
-                    // Not a directory the view shows: the kernel answers (EBADF, ENOTDIR...).
-                    return Some(Disposition::PASS);
-                };
-                let hidden: Vec<Vec<u8>> = self
-                    .view
-                    .hidden()
-                    .filter(|h| h.parent().as_ref() == Some(&dir))
-                    .filter_map(|h| h.file_name().map(<[u8]>::to_vec))
-                    .collect();
-                let extra: Vec<(Vec<u8>, u8)> =
-                    self.phantom_mounts().into_iter().filter(|(p, ..)| *p == dir).map(|(_, name, t)| (name, t)).collect();
-                if hidden.is_empty() && extra.is_empty() {
-                    // Nothing to change in this directory's listing: it reads no guest
-                    // memory, so the kernel may run it as it is.
-                    return Some(Disposition::PASS);
-                }
-                let edit = Listing { hidden, extra };
+                // Nothing to change in this directory's listing (or not a directory the
+                // view shows: the kernel answers EBADF, ENOTDIR...): it reads no guest
+                // memory, so the kernel may run it as it is.
+                let edit = self.listing(ctx, fd)?;
                 let op = HostOp::Getdents { fd, buf: a.get(1), count: a.get(2), legacy: s.0 == nr::GETDENTS, edit };
                 return Some(Disposition::Perform { op, creds: None, lexical: false });
             }

@@ -267,7 +267,7 @@ fn dirent64(ino: u64, name: &str) -> Vec<u8> {
 
 #[test]
 fn listings_lose_hidden_names() {
-    let l = Listing { hidden: vec![b".ssh".to_vec()], extra: Vec::new() };
+    let l = Listing { hidden: vec![b".ssh".to_vec()], extra: Vec::new(), retype: Vec::new() };
     let batch = [dirent64(1, "."), dirent64(2, ".ssh"), dirent64(3, "src")].concat();
     assert_eq!(l.apply(&batch, true, 4096, false), Some([dirent64(1, "."), dirent64(3, "src")].concat()));
     assert_eq!(l.apply(&dirent64(2, ".ssh"), false, 4096, false), Some(Vec::new()), "an emptied batch: the adapter reads the next");
@@ -400,7 +400,7 @@ fn mount_points_missing_below_are_added_to_the_first_batch() {
     use crate::hostop::dirent;
     for legacy in [false, true] {
         let batch = [dirent(1, 10, b".", 4, legacy), dirent(2, 20, b"bin", 4, legacy)].concat();
-        let l = Listing { hidden: Vec::new(), extra: vec![(b"proc".to_vec(), 4), (b"bin".to_vec(), 4)] };
+        let l = Listing { hidden: Vec::new(), extra: vec![(b"proc".to_vec(), 4), (b"bin".to_vec(), 4)], retype: Vec::new() };
         let now = l.apply(&batch, true, 4096, legacy).unwrap();
         let added = &now[batch.len()..];
         assert_eq!(&now[..batch.len()], &batch[..], "the kernel's records stay");
@@ -505,7 +505,7 @@ mod garbage {
 
         #[test]
         fn any_listing_bytes_are_safe(data in proptest::collection::vec(any::<u8>(), 0..300), first in any::<bool>(), legacy in any::<bool>(), cap in 0u64..400) {
-            let l = Listing { hidden: vec![b".ssh".to_vec(), b"a".to_vec()], extra: vec![(b"proc".to_vec(), 4)] };
+            let l = Listing { hidden: vec![b".ssh".to_vec(), b"a".to_vec()], extra: vec![(b"proc".to_vec(), 4)], retype: Vec::new() };
             if let Some(out) = l.apply(&data, first, cap, legacy) {
                 prop_assert!(out.len() as u64 <= cap.max(data.len() as u64));
             }
