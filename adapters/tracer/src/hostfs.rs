@@ -77,3 +77,10 @@ impl Host for HostFs {
         head
     }
 }
+
+impl viewos_core::modules::FakeHost for HostFs {
+    fn exe_stat(&self, tgid: Tid) -> Option<Vec<u8>> {
+        let fd = crate::sys::openat2(libc::AT_FDCWD, format!("/proc/{}/exe", tgid.0).as_bytes(), (libc::O_PATH | libc::O_CLOEXEC) as u64, 0, 0).ok()?;
+        crate::sys::fstat_bytes(std::os::fd::AsRawFd::as_raw_fd(&fd)).ok().map(|b| b.to_vec())
+    }
+}

@@ -93,7 +93,19 @@ fn carry(shared: &Shared, mon: &mut viewos_core::Monitor, fd: i32, id: u64, call
                             None
                         }
                     },
-                    _ => Some(perform::perform(&op, tid, mem)),
+                    _ => match perform::run(mon, shared.now(), tid, op, lexical, mem) {
+                        perform::Ran::Done(r) => Some(r),
+                        perform::Ran::Redecide => Some(Err(Errno::ELOOP)),
+                        perform::Ran::Install(last) => {
+                            let cloexec = match &last {
+                                HostOp::Open { flags, .. } => flags & libc::O_CLOEXEC as u64 != 0,
+                                HostOp::OpenMemory { cloexec, .. } => *cloexec,
+                                _ => false,
+                            };
+                            open(fd, id, perform::open(&last), cloexec, creds);
+                            None
+                        }
+                    },
                 },
             };
             match done {

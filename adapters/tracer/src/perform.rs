@@ -12,7 +12,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use viewos_core::{Errno, GuestAddr, GuestMem, HostOp, HostTarget, XattrCall};
+use viewos_core::{Errno, GuestAddr, GuestMem, HostOp, HostTarget, Monitor, Nanos, Outcome, Tid, XattrCall};
 
 use viewos_core::x86_64::flags::RESOLVE_NO_SYMLINKS;
 
@@ -87,20 +87,68 @@ fn with_umask<T>(mask: u32, f: impl FnOnce() -> T) -> T {
     r
 }
 
-/// Makes a non-open op for thread `tid`, writing its output into guest memory. The result
-/// is the guest's.
-pub fn perform(op: &HostOp, tid: i32, mem: &mut dyn GuestMem) -> Result<u64, Errno> {
+/// How a chain of performed ops ended.
+pub enum Ran {
+    /// The guest's result.
+    Done(Result<u64, Errno>),
+    /// The op to finish with installs an fd in the guest: the caller does that.
+    Install(HostOp),
+    /// The first op met a symlink on a lexically translated path: decide again.
+    Redecide,
+}
+
+/// Makes `op` for thread `tid`, and every op the monitor chains on its outcome; writes the
+/// last one's output into guest memory.
+pub fn run(mon: &mut Monitor, now: Nanos, tid: i32, mut op: HostOp, lexical: bool, mem: &mut dyn GuestMem) -> Ran {
+    let mut first = true;
+    loop {
+        if op.installs_fd() {
+            return Ran::Install(op);
+        }
+        let mut o = perform(&op, tid, mem);
+        if first && lexical && o.result == Err(Errno::ELOOP) {
+            return Ran::Redecide;
+        }
+        first = false;
+        match mon.on_performed(now, Tid(tid), &op, &mut o) {
+            Some(next) => op = next,
+            None => {
+                if let (Some(addr), Ok(_)) = (op.output(), &o.result)
+                    && let Err(f) = mem.write(GuestAddr(addr), &o.out)
+                {
+                    return Ran::Done(Err(f.into()));
+                }
+                return Ran::Done(o.result);
+            }
+        }
+    }
+}
+
+/// Makes a non-open op for thread `tid`: what it returns for the guest or the core in the
+/// outcome's bytes; other output written into guest memory.
+pub fn perform(op: &HostOp, tid: i32, mem: &mut dyn GuestMem) -> Outcome {
+    let mut out = Vec::new();
+    let result = make(op, tid, mem, &mut out);
+    Outcome { result, out }
+}
+
+fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) -> Result<u64, Errno> {
     match op {
-        HostOp::Stat { at, nofollow, out } => {
+        HostOp::Stat { at, nofollow, .. } | HostOp::Identify { at, nofollow } => {
             let fd = path_fd(at, *nofollow)?;
-            let st = sys::fstat_bytes(fd.as_raw_fd()).map_err(errno)?;
-            mem.write(GuestAddr(*out), &st)?;
+            *out = sys::fstat_bytes(fd.as_raw_fd()).map_err(errno)?.to_vec();
             Ok(0)
         }
-        HostOp::Statx { at, nofollow, flags, mask, out } => {
+        HostOp::Statx { at, nofollow, flags, mask, .. } => {
             let fd = path_fd(at, *nofollow)?;
-            let st = sys::statx_bytes(fd.as_raw_fd(), *flags, *mask).map_err(errno)?;
-            mem.write(GuestAddr(*out), &st)?;
+            *out = sys::statx_bytes(fd.as_raw_fd(), *flags, *mask).map_err(errno)?.to_vec();
+            Ok(0)
+        }
+        HostOp::ReadFile { at } => {
+            use std::io::Read;
+            let fd = sys::openat2(libc::AT_FDCWD, &at.path, (libc::O_RDONLY | libc::O_CLOEXEC) as u64, 0, resolve_of(at)).map_err(errno)?;
+            let mut f = std::fs::File::from(fd);
+            f.by_ref().take(viewos_core::hostop::READ_FILE_MAX as u64).read_to_end(out).map_err(errno)?;
             Ok(0)
         }
         HostOp::Access { at, nofollow, mode, flags } => {
@@ -193,13 +241,18 @@ pub fn perform(op: &HostOp, tid: i32, mem: &mut dyn GuestMem) -> Result<u64, Err
             })?;
             let cap = (*count).min(1 << 20) as usize;
             let mut data = vec![0u8; cap];
+            let dev = if edit.retype.is_empty() {
+                None
+            } else {
+                sys::fstat_bytes(dir.as_raw_fd()).ok().map(|st| u64::from_le_bytes(st[..8].try_into().expect("144 bytes")))
+            };
             loop {
                 let first = sys::tell(dir.as_raw_fd()).map_err(errno)? == 0;
                 let n = sys::getdents(dir.as_raw_fd(), &mut data, *legacy).map_err(errno)?;
                 if n == 0 {
                     return Ok(0);
                 }
-                let shown = edit.apply(&data[..n], first, cap as u64, *legacy).unwrap_or_else(|| data[..n].to_vec());
+                let shown = edit.apply_on(&data[..n], first, cap as u64, *legacy, dev).unwrap_or_else(|| data[..n].to_vec());
                 // A batch of hidden names only must not read as the end: read the next.
                 if !shown.is_empty() {
                     mem.write(GuestAddr(*buf), &shown)?;
@@ -231,7 +284,7 @@ pub fn perform(op: &HostOp, tid: i32, mem: &mut dyn GuestMem) -> Result<u64, Err
                 XattrCall::Remove { name } => sys::xattr_remove(fd, name).map_err(errno).map(|()| 0),
             }
         }
-        HostOp::Open { .. } => Err(Errno::ENOSYS),
+        HostOp::Open { .. } | HostOp::OpenMemory { .. } => Err(Errno::ENOSYS),
     }
 }
 
@@ -247,8 +300,12 @@ fn proc_self_fd(fd: &OwnedFd) -> Vec<u8> {
     format!("/proc/self/fd/{}", fd.as_raw_fd()).into_bytes()
 }
 
-/// Opens like the guest's `open` would (`HostOp::Open`), in the monitor.
+/// Opens like the guest's `open` would (`HostOp::Open`), in the monitor; or makes the
+/// memory file of a `HostOp::OpenMemory`.
 pub fn open(op: &HostOp) -> Result<Opened, Errno> {
+    if let HostOp::OpenMemory { name, data, .. } = op {
+        return sys::sealed_memfd(name, data).map(Opened::Ready).map_err(errno);
+    }
     let HostOp::Open { at, flags, mode, resolve, umask } = op else { return Err(Errno::ENOSYS) };
     let flags = *flags as i32;
     let creating = flags & libc::O_CREAT != 0;

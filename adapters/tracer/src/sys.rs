@@ -542,3 +542,22 @@ pub fn xattr_remove(fd: i32, name: &[u8]) -> io::Result<()> {
     // SAFETY: valid strings.
     check(unsafe { libc::removexattr(proc_fd(fd).as_ptr(), n.as_ptr()) } as libc::c_long).map(drop)
 }
+
+/// A read-only fd of a sealed memory file holding `data` (named `name` in
+/// `/proc/PID/fd`): nobody can change its content or size.
+pub fn sealed_memfd(name: &[u8], data: &[u8]) -> io::Result<std::os::fd::OwnedFd> {
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let n = cstr(name)?;
+    // SAFETY: a valid C string; the returned fd is ours alone.
+    let fd = check(unsafe { libc::syscall(libc::SYS_memfd_create, n.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) })?;
+    // SAFETY: a fresh fd from the kernel.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd as i32) };
+    file.write_all(data)?;
+    let seals = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
+    // SAFETY: integer arguments on our own fd.
+    check(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } as i64)?;
+    // Reopened read-only (from offset 0) through /proc/self/fd: the guest's fd cannot write.
+    let path = format!("/proc/self/fd/{}", file.as_raw_fd());
+    openat2(libc::AT_FDCWD, path.as_bytes(), (libc::O_RDONLY | libc::O_CLOEXEC) as u64, 0, 0)
+}

@@ -421,12 +421,25 @@ impl Tracer {
                 // No way to install an fd from here: the guest opens, with RESOLVE_NO_SYMLINKS.
                 Some(d) => self.apply(tid, call, d),
                 None => {
-                    let r = crate::perform::AsGuest::new(creds.map(|t| t.0)).and_then(|_as_guest| crate::perform::perform(&op, tid, &mut ProcMem::new(tid)));
-                    if lexical && r == Err(Errno::ELOOP) {
-                        let d = self.redecide(tid, call);
-                        return self.apply(tid, call, d);
+                    use crate::perform::{AsGuest, Ran, run};
+                    let ran = match AsGuest::new(creds.map(|t| t.0)) {
+                        Err(e) => Ran::Done(Err(e)),
+                        Ok(_as_guest) => {
+                            let mut mon = self.shared.monitor.lock().expect("monitor lock");
+                            let r = run(&mut mon, self.shared.now(), tid, op, lexical, &mut ProcMem::new(tid));
+                            self.shared.drain(&mut mon);
+                            r
+                        }
+                    };
+                    match ran {
+                        Ran::Done(r) => self.finish_emulated(tid, r),
+                        Ran::Redecide => {
+                            let d = self.redecide(tid, call);
+                            self.apply(tid, call, d);
+                        }
+                        // No way to install an fd from a ptrace stop.
+                        Ran::Install(_) => self.finish_emulated(tid, Err(Errno::ENOSYS)),
                     }
-                    self.finish_emulated(tid, r);
                 }
             },
             Disposition::Rewrite { nr, mut args, scratch, inspect } => {

@@ -24,6 +24,12 @@ Options:
   -b, --bind=SRC[:DST]    show host path SRC at DST in the view (DST defaults to SRC)
       --hide=PATH         PATH and everything below it do not exist in the view
   -w, --cwd=DIR           start the command in DIR (a path in the view)
+  -0, --fakeroot          the view's processes are root: ownership, permission bits and
+                          device nodes are virtual (kept by viewos, not on disk)
+      --uid=N, --gid=N    with fakeroot, be uid N / gid N instead of root
+      --fakeroot-state=FILE
+                          load fakeroot's ownership database from FILE (if it exists)
+                          and save it there, atomically, when the view ends
       --mechanism=MECH    'hybrid' (default: seccomp user notification where it is
                           enough, ptrace where it is not) or 'ptrace' (always stop)
   -h, --help              print this help and exit
@@ -53,6 +59,11 @@ pub struct Args {
     pub hides: Vec<OsString>,
     pub cwd: Option<OsString>,
     pub ptrace_only: bool,
+    /// `-0` or any fakeroot option.
+    pub fakeroot: bool,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub fakeroot_state: Option<OsString>,
     pub command: Vec<OsString>,
 }
 
@@ -75,6 +86,9 @@ const WITH_VALUE: &[(&str, bool)] = &[
     ("root", false),
     ("hide", false),
     ("cwd", false),
+    ("uid", false),
+    ("gid", false),
+    ("fakeroot-state", false),
 ];
 
 /// Parses `args` (without the program name).
@@ -102,7 +116,7 @@ pub fn parse(args: &[OsString]) -> Result<Action, String> {
             let name = String::from_utf8_lossy(name).into_owned();
             let takes = WITH_VALUE.iter().find(|(n, _)| *n == name).map(|&(_, opt)| opt);
             let value = match (takes, inline) {
-                (None, Some(_)) if ["stats", "help", "version", "bare-root"].contains(&name.as_str()) => {
+                (None, Some(_)) if ["stats", "help", "version", "bare-root", "fakeroot"].contains(&name.as_str()) => {
                     return Err(format!("option '--{name}' doesn't allow an argument"));
                 }
                 (Some(_), Some(v)) => Some(v),
@@ -131,6 +145,17 @@ pub fn parse(args: &[OsString]) -> Result<Action, String> {
                 "bind" => a.binds.push(value.expect("required")),
                 "hide" => a.hides.push(value.expect("required")),
                 "cwd" => a.cwd = value,
+                "fakeroot" => a.fakeroot = true,
+                "uid" | "gid" => {
+                    let v = value.expect("required");
+                    let n: u32 = v.to_str().and_then(|s| s.parse().ok()).filter(|&n| n != u32::MAX).ok_or_else(|| format!("--{name}: not a number: {}", v.to_string_lossy()))?;
+                    if name == "uid" { a.uid = Some(n) } else { a.gid = Some(n) }
+                    a.fakeroot = true;
+                }
+                "fakeroot-state" => {
+                    a.fakeroot_state = value;
+                    a.fakeroot = true;
+                }
                 "mechanism" => match value.as_deref().and_then(|v| v.to_str()) {
                     Some("hybrid") => a.ptrace_only = false,
                     Some("ptrace") => a.ptrace_only = true,
@@ -144,6 +169,7 @@ pub fn parse(args: &[OsString]) -> Result<Action, String> {
         match arg[1] {
             b'h' => return Ok(Action::Help),
             b'V' => return Ok(Action::Version),
+            b'0' if arg.len() == 2 => a.fakeroot = true,
             c @ (b'b' | b'w' | b'r') => {
                 let value = if arg.len() > 2 {
                     OsString::from(std::ffi::OsStr::from_bytes(&arg[2..]))
@@ -202,6 +228,10 @@ mod tests {
         assert_eq!(a.binds, vec![OsString::from("/a:/b"), "/c".into(), "/d".into()]);
         assert_eq!((a.hides, a.cwd), (vec![OsString::from("/e")], Some("/f".into())));
         assert_eq!(p(&["-b"]), Err("option requires an argument -- 'b'".into()));
+        let a = run(&["-0", "--uid=5", "--gid", "6", "--fakeroot-state", "/s", "true"]);
+        assert_eq!((a.fakeroot, a.uid, a.gid, a.fakeroot_state), (true, Some(5), Some(6), Some("/s".into())));
+        assert!(run(&["--fakeroot", "true"]).fakeroot);
+        assert_eq!(p(&["--uid=x", "true"]), Err("--uid: not a number: x".into()));
         let a = run(&["-r", "/rootfs", "--bare-root", "true"]);
         assert_eq!((a.root, a.bare_root), (Some("/rootfs".into()), true));
     }

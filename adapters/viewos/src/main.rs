@@ -14,7 +14,9 @@ mod view;
 use std::ffi::OsString;
 use std::io::Write;
 
-use viewos_core::modules::{Intercept, Uname, Utsname};
+use viewos_core::modules::{Fakeroot, Intercept, Uname, Utsname};
+use viewos_fakeroot::{Db, Mapping, state};
+use viewos_tracer::HostFs;
 use viewos_core::{Module, Monitor, Sysno};
 use viewos_tracer::{Mechanism, Options, RunError, SpawnError};
 
@@ -76,7 +78,13 @@ fn modules(args: &Args) -> Result<Setup, String> {
         binds: &args.binds,
         hides: &args.hides,
         cwd: args.cwd.as_deref(),
+        fakeroot: args.fakeroot,
     };
+    if args.fakeroot {
+        // First: its answers to identity calls and its view of ownership come before
+        // anything else decides.
+        m.push(Box::new(fakeroot(args)?));
+    }
     if let Some(built) = view::build(request)? {
         m.push(Box::new(built.module));
         cwd = Some(built.cwd);
@@ -98,6 +106,43 @@ fn modules(args: &Args) -> Result<Setup, String> {
         m.push(Box::new(Intercept::new(calls, false)));
     }
     Ok(Setup { modules: m, cwd })
+}
+
+/// The fakeroot module, its database loaded from `--fakeroot-state` if that file exists.
+fn fakeroot(args: &Args) -> Result<Fakeroot, String> {
+    // SAFETY: getuid/getgid cannot fail.
+    let (real_uid, real_gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let map = Mapping { real_uid, real_gid, uid: args.uid.unwrap_or(0), gid: args.gid.unwrap_or(0) };
+    let db = match &args.fakeroot_state {
+        None => Db::new(),
+        Some(f) => match std::fs::read(f) {
+            Ok(data) => state::load(&data).map_err(|e| format!("--fakeroot-state {}: {e}", f.to_string_lossy()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Db::new(),
+            Err(e) => return Err(format!("--fakeroot-state {}: {e}", f.to_string_lossy())),
+        },
+    };
+    Ok(Fakeroot::new(map, db, Box::new(HostFs)))
+}
+
+/// Writes `data` to `path` atomically: a temporary file beside it, synced, renamed over.
+fn save_atomically(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let name = path.file_name().ok_or_else(|| std::io::Error::other("not a file name"))?;
+    let mut tmp_name = OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".viewos-{}.tmp", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let r = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
 }
 
 fn run(args: Args) -> i32 {
@@ -124,6 +169,16 @@ fn run(args: Args) -> i32 {
         Ok(outcome) => {
             if args.stats {
                 eprint!("{}", outcome.monitor.stats().render());
+            }
+            if let Some(f) = &args.fakeroot_state {
+                for (name, data) in outcome.monitor.saved_state() {
+                    if name == "fakeroot"
+                        && let Err(e) = save_atomically(std::path::Path::new(f), &data)
+                    {
+                        eprintln!("viewos: --fakeroot-state {}: not saved: {e}", f.to_string_lossy());
+                        return i32::from(EXIT_FAILURE);
+                    }
+                }
             }
             outcome.status.shell_code() & 0xff
         }

@@ -4,7 +4,7 @@
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-use viewos_core::modules::PathView;
+use viewos_core::modules::{FAKEROOT_PATH_CALLS, PathView};
 use viewos_path::{Flags, Found, GuestPath, HostPath, Kind, View, resolve};
 use viewos_tracer::HostFs;
 
@@ -42,6 +42,8 @@ pub struct Request<'a> {
     pub binds: &'a [OsString],
     pub hides: &'a [OsString],
     pub cwd: Option<&'a OsStr>,
+    /// Fakeroot needs the monitor to make the calls it changes, even in the identity view.
+    pub fakeroot: bool,
 }
 
 /// Host directories bound through into a `-r` root unless `--bare-root`.
@@ -49,8 +51,13 @@ const THROUGH: [&str; 4] = ["/dev", "/proc", "/sys", "/tmp"];
 
 /// Builds the view, or says why it cannot be built. `None` when no option asks for one.
 pub fn build(req: Request<'_>) -> Result<Option<Built>, String> {
-    let Request { root, bare_root, binds, hides, cwd } = req;
+    let Request { root, bare_root, binds, hides, cwd, fakeroot } = req;
     if root.is_none() && binds.is_empty() && hides.is_empty() && cwd.is_none() {
+        if fakeroot {
+            let module = PathView::only(View::new(HostPath::root()), Box::new(HostFs), &FAKEROOT_PATH_CALLS);
+            let here = std::env::current_dir().map(|p| p.into_os_string().into_vec()).unwrap_or_else(|_| b"/".to_vec());
+            return Ok(Some(Built { module, cwd: (here.clone(), here) }));
+        }
         return Ok(None);
     }
     let mut view = match root {
