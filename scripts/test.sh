@@ -26,6 +26,10 @@ need busybox busybox-static
 need unshare util-linux
 need git git
 need python3 python3
+need fakeroot fakeroot
+need cpio cpio
+need make make
+need dpkg-deb dpkg
 
 # Tests run viewos as uid 65534 too: the build must be reachable by that user.
 if [ "$(id -u)" = 0 ] && ! setpriv --reuid=65534 --regid=65534 --clear-groups test -r "$PWD/Cargo.toml" 2>/dev/null; then

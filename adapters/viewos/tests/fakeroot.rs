@@ -1,0 +1,240 @@
+//! `-0/--fakeroot` end to end: unmodified packaging tools under viewos give the same
+//! archives as under Debian's fakeroot (the reference), static programs that fakeroot's
+//! LD_PRELOAD cannot reach get the right answers, and the state survives across runs.
+//! Everything as the current user and, when root, as uid 65534.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{command_as, is_root, run_as, text, users, viewos};
+
+/// A fresh directory under /tmp that `user` may write.
+fn scratch(name: &str, user: Option<u32>) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("viewos-fakeroot-{name}-{}-{}", user.unwrap_or(0), std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    if let Some(uid) = user {
+        std::os::unix::fs::chown(&d, Some(uid), Some(uid)).unwrap();
+    }
+    d
+}
+
+fn have(cmd: &str) -> bool {
+    std::process::Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output().is_ok_and(|o| o.status.success())
+}
+
+/// Runs `sh -c script` in `dir` as `user`, under `wrapper` (its argv before `sh`).
+fn sh_in(user: Option<u32>, dir: &Path, wrapper: &[&str], script: &str) -> Output {
+    let mut args: Vec<&str> = wrapper[1..].to_vec();
+    args.extend(["sh", "-c", script]);
+    let mut c = command_as(user, wrapper[0], &args);
+    c.current_dir(dir).env("LC_ALL", "C").env("TZ", "UTC").env("SOURCE_DATE_EPOCH", "1000000000");
+    c.output().expect("run")
+}
+
+/// The packaging steps: a tree with owners, modes, device nodes, a FIFO, hard and
+/// symbolic links, made with chown, chmod, install -o, mknod and make install DESTDIR=;
+/// then archived by tar, cpio and dpkg-deb, and the .deb extracted again. Prints the
+/// listings the tools make of what they archived.
+const PACKAGING: &str = r#"set -e
+mkdir -p pkg/usr/bin pkg/etc pkg/dev pkg/var/lib/app pkg/DEBIAN src
+echo hello > pkg/usr/bin/tool
+echo conf > pkg/etc/conf
+chown 33:33 pkg/etc/conf
+chmod 640 pkg/etc/conf
+chmod 4755 pkg/usr/bin/tool
+install -o 5 -g 6 -m 2750 pkg/etc/conf pkg/usr/bin/inst
+chown -R 1:2 pkg/var
+mknod pkg/dev/null c 1 3
+mknod pkg/dev/sda1 b 8 1
+mkfifo pkg/dev/fifo
+ln pkg/etc/conf pkg/etc/hardlink
+ln -s ../etc/conf pkg/usr/conf-link
+chown -h 7:8 pkg/usr/conf-link
+printf 'all:\n\ninstall:\n\tinstall -d $(DESTDIR)/usr/sbin\n\tinstall -o 0 -g 0 -m 4711 /dev/null $(DESTDIR)/usr/sbin/daemon\n\tinstall -o 9 -g 9 -m 600 /dev/null $(DESTDIR)/etc/secret\n' > src/Makefile
+make -s -C src install DESTDIR=$PWD/pkg
+printf 'Package: demo\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@e>\nDescription: demo\n' > pkg/DEBIAN/control
+chmod 755 pkg/DEBIAN
+find pkg -exec touch -h -d @1000000000 {} +
+echo '== ls'
+ls -lnR pkg | grep -v '^total'
+echo '== tar'
+tar --sort=name -cf out.tar --exclude=pkg/DEBIAN pkg
+tar -tvf out.tar
+echo '== cpio'
+(cd pkg && find . -path ./DEBIAN -prune -o -print | sort | cpio -o -H newc --quiet > ../out.cpio)
+cpio -itvn --quiet < out.cpio
+echo '== dpkg-deb -c'
+dpkg-deb --build pkg out.deb >/dev/null
+dpkg-deb -c out.deb
+echo '== dpkg-deb -x'
+mkdir x
+dpkg-deb -x out.deb x
+find x | sort | while read -r f; do stat -c '%A %u %g %t,%T %h %n' "$f"; done
+"#;
+
+#[test]
+fn packaging_tools_make_the_same_archives_as_debian_fakeroot() {
+    for cmd in ["fakeroot", "cpio", "dpkg-deb", "make"] {
+        if !have(cmd) {
+            eprintln!("skipped: {cmd} is not installed (scripts/test.sh installs it)");
+            return;
+        }
+    }
+    for user in users() {
+        let a = scratch("ref", user);
+        let b = scratch("view", user);
+        let reference = sh_in(user, &a, &["fakeroot"], PACKAGING);
+        assert!(reference.status.success(), "fakeroot: {}", text(&reference.stderr));
+        let ours = sh_in(user, &b, &[viewos(), "-0", "--"], PACKAGING);
+        assert!(ours.status.success(), "viewos -0 as {user:?}: {}", text(&ours.stderr));
+        let (r, o) = (text(&reference.stdout), text(&ours.stdout));
+        // Sanity: the reference did fake something.
+        assert!(r.contains("crw-r--r-- root/root") && r.contains("rwsr-xr-x"), "reference:\n{r}");
+        let diff: Vec<String> =
+            r.lines().zip(o.lines()).filter(|(x, y)| x != y).map(|(x, y)| format!("fakeroot: {x}\nviewos:   {y}")).collect();
+        assert!(diff.is_empty() && r.lines().count() == o.lines().count(), "as {user:?}:\n{}\n--- viewos:\n{o}", diff.join("\n"));
+        // Nothing really belongs to anyone else, and no real device node was made.
+        let real = sh_in(user, &b, &["sh"], "find pkg x ! -user $(id -u) -o -type c -o -type b");
+        assert_eq!(text(&real.stdout), "", "as {user:?}");
+        let _ = std::fs::remove_dir_all(&a);
+        let _ = std::fs::remove_dir_all(&b);
+    }
+}
+
+#[test]
+fn a_static_busybox_gets_the_right_answers_where_fakeroot_cannot() {
+    let bb = "/bin/busybox";
+    if !Path::new(bb).exists() {
+        eprintln!("skipped: busybox-static is not installed");
+        return;
+    }
+    let script = "set -e; touch f; chown 5:6 f; mknod n c 4 64; chmod 6755 f; ls -ln f n; id -u";
+    for user in users() {
+        let d = scratch("busybox", user);
+        let o = sh_in(user, &d, &[viewos(), "-0", "--", bb], script);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let out = text(&o.stdout);
+        let words: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(words[0][..5], ["-rwsr-sr-x", "1", "5", "6", "0"], "{out}");
+        assert_eq!(words[1][..6], ["crw-r--r--", "1", "0", "0", "4,", "64"], "{out}");
+        assert_eq!(words[2], ["0"], "{out}");
+        let real = std::fs::symlink_metadata(d.join("f")).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(real.uid(), user.unwrap_or(0), "the real owner never changes");
+        assert!(std::fs::symlink_metadata(d.join("n")).unwrap().file_type().is_file(), "a placeholder, not a device");
+        if user.is_some() {
+            // Debian's fakeroot cannot reach a static program: its chown really runs, as
+            // nobody, and fails.
+            let _ = std::fs::remove_file(d.join("f"));
+            let _ = std::fs::remove_file(d.join("n"));
+            let f = sh_in(user, &d, &["fakeroot", bb], script);
+            assert!(!f.status.success(), "fakeroot unexpectedly managed: {}", text(&f.stdout));
+        }
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
+
+#[test]
+fn identity_calls_proc_status_and_fds_of_every_kind() {
+    let Some(py) = common::python3() else {
+        eprintln!("skipped: no python3");
+        return;
+    };
+    let script = r#"
+import os, socket
+print(os.getuid(), os.geteuid(), os.getgid(), os.getgroups())
+st = {l.split(':')[0]: l.split(':')[1].split() for l in open('/proc/self/status') if l.startswith(('Uid', 'Gid', 'CapEff'))}
+print(st['Uid'], st['Gid'], st['CapEff'])
+os.setgroups([1, 2])
+os.setresgid(7, 8, 9)
+os.setresuid(4, 5, 6)
+print(os.getresuid(), os.getresgid(), sorted(os.getgroups()))
+st = {l.split(':')[0]: l.split(':')[1].split() for l in open('/proc/thread-self/status') if l.startswith(('Uid', 'Gid', 'CapEff'))}
+print(st['Uid'], st['Gid'], st['CapEff'])
+try:
+    os.setuid(0)
+except PermissionError as e:
+    print('setuid(0):', e.errno)
+r, w = os.pipe()
+s = socket.socket()
+import stat
+print(stat.S_ISFIFO(os.fstat(r).st_mode), stat.S_ISSOCK(os.fstat(s.fileno()).st_mode))
+"#;
+    for user in users() {
+        let o = run_as(user, &["-0", "--", py, "-c", script]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let out = text(&o.stdout);
+        let expect = "0 0 0 [0]\n\
+            ['0', '0', '0', '0'] ['0', '0', '0', '0'] ['000001ffffffffff']\n\
+            (4, 5, 6) (7, 8, 9) [1, 2]\n\
+            ['4', '5', '6', '5'] ['7', '8', '9', '8'] ['0000000000000000']\n\
+            setuid(0): 1\n\
+            True True\n";
+        assert_eq!(out, expect, "as {user:?}");
+    }
+}
+
+#[test]
+fn state_round_trip_across_runs_and_hard_links() {
+    for user in users() {
+        let d = scratch("state", user);
+        let state = d.join("state");
+        let st = state.to_str().unwrap();
+        let o = sh_in(user, &d, &[viewos(), "--fakeroot-state", st, "--"], "touch a && ln a b && mknod dev b 7 1 && chown 10:20 a");
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let saved = std::fs::read_to_string(&state).unwrap();
+        assert!(saved.starts_with("viewos-fakeroot-state 1\n"), "{saved}");
+        // A second run sees the first one's changes, through the other name too.
+        let o = sh_in(user, &d, &[viewos(), "--fakeroot-state", st, "--"], "stat -c '%u %g %F %t:%T' b dev; rm dev");
+        assert_eq!(text(&o.stdout), "10 20 regular empty file 0:0\n0 0 block special file 7:1\n", "{}", text(&o.stderr));
+        // The removed device node's entry went with it.
+        let after = std::fs::read_to_string(&state).unwrap();
+        assert_eq!(after.lines().count(), saved.lines().count() - 1, "{after}");
+        // Without the state, a run knows nothing.
+        let o = sh_in(user, &d, &[viewos(), "-0", "--"], "stat -c '%u %g' b");
+        assert_eq!(text(&o.stdout), "0 0\n");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
+
+#[test]
+fn a_damaged_state_file_is_refused_and_kept() {
+    let d = scratch("damaged", None);
+    let state = d.join("state");
+    for (bad, what) in [
+        (&b"root:x:0:0\n"[..], "not a viewos fakeroot state file"),
+        (&b"viewos-fakeroot-state 1\n1 2 0 0 644 -\n"[..], "truncated"),
+        (&b"viewos-fakeroot-state 1\n1 2 0 0 644 -\nend 1 0000000000000000\n"[..], "checksum"),
+    ] {
+        std::fs::write(&state, bad).unwrap();
+        let o = run_as(None, &["--fakeroot-state", state.to_str().unwrap(), "--", "touch", d.join("made").to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2));
+        let err = text(&o.stderr);
+        assert!(err.contains("--fakeroot-state") && err.contains(what), "{err}");
+        assert_eq!(std::fs::read(&state).unwrap(), bad, "the file is left as it was");
+        assert!(!d.join("made").exists(), "nothing ran");
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn fakeroot_composes_with_a_bind_and_a_hide() {
+    for user in users() {
+        let d = scratch("bind", user);
+        std::fs::create_dir(d.join("data")).unwrap();
+        std::fs::write(d.join("data/secret"), "s").unwrap();
+        if let Some(uid) = user {
+            for p in ["data", "data/secret"] {
+                std::os::unix::fs::chown(d.join(p), Some(uid), Some(uid)).unwrap();
+            }
+        }
+        let bind = format!("{}:/w", d.join("data").display());
+        let o = sh_in(user, &d, &[viewos(), "-0", "-b", &bind, "--hide", "/w/secret", "--"], "cd /w && touch f && chown 3:4 f && mknod c c 1 1 && ls -n /w | sed 1d | awk '{print $1, $3, $4, $NF}'; cat secret 2>&1 | sed 's/.*: //'");
+        assert_eq!(text(&o.stdout), "crw-r--r-- 0 0 c\n-rw-r--r-- 3 4 f\nNo such file or directory\n", "as {user:?}: {}", text(&o.stderr));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+    let _ = is_root();
+}
