@@ -31,6 +31,18 @@ need cpio cpio
 need make make
 need dpkg-deb dpkg
 
+# A minimal Debian root for `dpkg -i` under `-0 -r` (adapters/viewos/tests/fakeroot.rs):
+# the .deb files of dpkg and what it runs, downloaded once.
+export VIEWOS_DEBS=${VIEWOS_DEBS:-/var/tmp/viewos-debs}
+if [ ! -f "$VIEWOS_DEBS/.complete" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "test.sh: downloading the .debs of a minimal Debian root into $VIEWOS_DEBS"
+  [ -n "${APT_UPDATED:-}" ] || { apt-get update -qq; APT_UPDATED=1; }
+  mkdir -p "$VIEWOS_DEBS"
+  (cd "$VIEWOS_DEBS" && apt-get download -qq dpkg tar libc6 libc-bin libacl1 libbz2-1.0 liblzma5 libmd0 \
+     libpcre2-8-0 libselinux1 zlib1g libzstd1 busybox-static 2>/dev/null) && touch "$VIEWOS_DEBS/.complete"
+  chmod -R a+rX "$VIEWOS_DEBS"
+fi
+
 # Tests run viewos as uid 65534 too: the build must be reachable by that user.
 if [ "$(id -u)" = 0 ] && ! setpriv --reuid=65534 --regid=65534 --clear-groups test -r "$PWD/Cargo.toml" 2>/dev/null; then
   export CARGO_TARGET_DIR=/var/tmp/viewos-target

@@ -97,8 +97,8 @@ fn packaging_tools_make_the_same_archives_as_debian_fakeroot() {
             r.lines().zip(o.lines()).filter(|(x, y)| x != y).map(|(x, y)| format!("fakeroot: {x}\nviewos:   {y}")).collect();
         assert!(diff.is_empty() && r.lines().count() == o.lines().count(), "as {user:?}:\n{}\n--- viewos:\n{o}", diff.join("\n"));
         // Nothing really belongs to anyone else, and no real device node was made.
-        let real = sh_in(user, &b, &["sh"], "find pkg x ! -user $(id -u) -o -type c -o -type b");
-        assert_eq!(text(&real.stdout), "", "as {user:?}");
+        let real = sh_in(user, &b, &["env"], "find pkg x ! -user $(id -u) -o -type c -o -type b; echo checked");
+        assert_eq!(text(&real.stdout), "checked\n", "as {user:?}: {}", text(&real.stderr));
         let _ = std::fs::remove_dir_all(&a);
         let _ = std::fs::remove_dir_all(&b);
     }
@@ -237,4 +237,54 @@ fn fakeroot_composes_with_a_bind_and_a_hide() {
         let _ = std::fs::remove_dir_all(&d);
     }
     let _ = is_root();
+}
+
+/// `dpkg -i` of a package built in the test, with a maintainer script that chowns and
+/// makes a device node, into a minimal Debian root unpacked from .deb files
+/// (`VIEWOS_DEBS`, downloaded by scripts/test.sh), under `-0 -r`.
+#[test]
+fn dpkg_installs_a_package_into_a_minimal_debian_root() {
+    let debs = std::env::var("VIEWOS_DEBS").unwrap_or_else(|_| "/var/tmp/viewos-debs".into());
+    if !Path::new(&debs).join(".complete").exists() {
+        eprintln!("skipped: no .debs in {debs} (scripts/test.sh downloads them)");
+        return;
+    }
+    let setup = format!(
+        r#"set -e
+for d in {debs}/*.deb; do dpkg-deb -x "$d" root; done
+mkdir -p root/var/lib/dpkg/info root/var/lib/dpkg/updates root/var/lib/dpkg/triggers root/var/log root/tmp root/etc
+touch root/var/lib/dpkg/status root/var/lib/dpkg/available
+printf 'root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1::/:/bin/sh\nbin:x:2:2::/:/bin/sh\n' > root/etc/passwd
+printf 'root:x:0:\ndaemon:x:1:\nbin:x:2:\n' > root/etc/group
+for a in sh ls chown mknod cat rm mkdir; do ln -sf busybox root/bin/$a; done
+ln -sf /bin/busybox root/usr/bin/diff
+mkdir -p pkg/DEBIAN pkg/opt/demo
+echo hi > pkg/opt/demo/file
+printf 'Package: demo\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@e>\nDescription: demo\n' > pkg/DEBIAN/control
+printf '#!/bin/sh\nset -e\necho made > /opt/demo/by-postinst\nchown 2:2 /opt/demo/by-postinst\nmknod /opt/demo/null c 1 3\n' > pkg/DEBIAN/postinst
+chmod 755 pkg/DEBIAN/postinst
+"#
+    );
+    for user in users() {
+        let d = scratch("dpkg", user);
+        let o = sh_in(user, &d, &["env"], &setup);
+        assert!(o.status.success(), "setup: {}", text(&o.stderr));
+        let deb = std::env::temp_dir().join(format!("viewos-demo-{}-{}.deb", user.unwrap_or(0), std::process::id()));
+        let o = sh_in(user, &d, &[viewos(), "-0", "--"], &format!("chown 1:1 pkg/opt/demo/file && chmod 4755 pkg/opt/demo/file && dpkg-deb --build pkg {} >/dev/null", deb.display()));
+        assert!(o.status.success(), "build: {}", text(&o.stderr));
+        let root = d.join("root");
+        let script = format!("/usr/bin/dpkg -i {} >/dev/null && ls -ln /opt/demo && /usr/bin/dpkg -s demo | grep Status", deb.display());
+        let mut c = command_as(user, viewos(), &["-0", "-r", root.to_str().unwrap(), "-w", "/", "--", "/bin/sh", "-c", &script]);
+        c.env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "dpkg -i as {user:?}: {}\n{}", text(&o.stdout), text(&o.stderr));
+        let out = text(&o.stdout);
+        let rows: Vec<Vec<&str>> = out.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(rows[0][..5], ["-rw-r--r--", "1", "2", "2", "5"], "{out}");
+        assert_eq!(rows[1][..5], ["-rwsr-xr-x", "1", "1", "1", "3"], "{out}");
+        assert_eq!(rows[2][..6], ["crw-r--r--", "1", "0", "0", "1,", "3"], "{out}");
+        assert_eq!(out.lines().last(), Some("Status: install ok installed"), "{out}");
+        let _ = std::fs::remove_file(&deb);
+        let _ = std::fs::remove_dir_all(&d);
+    }
 }
