@@ -19,6 +19,8 @@
 //! view's identity ([`Mapping`]): the files a view creates look like its own, as with
 //! Debian's fakeroot (which shows every unknown file as root's).
 
+#![forbid(unsafe_code)]
+
 mod creds;
 mod db;
 pub mod state;
