@@ -3,9 +3,11 @@
 //!
 //! Code map: [`opts`] parses the command line, [`tools`] builds the command line for each
 //! monitor, [`workloads`] defines what is measured, [`run`] spawns one timed process,
-//! [`memory`] samples a monitor's resident set, [`report`] is the pure part (medians,
+//! [`memory`] samples a monitor's resident set, [`fakeroot`] defines the packaging steps run
+//! under Debian's fakeroot, `proot -0` and `viewos -0`, [`report`] is the pure part (medians,
 //! formatting, tables). Nothing here asserts on timings: numbers are reported, not judged.
 
+pub mod fakeroot;
 pub mod memory;
 pub mod opts;
 pub mod report;

@@ -226,3 +226,35 @@ mod tests {
         assert!(i.ends_with("| x | 0.140 | n/a | n/a |\n"), "{i}");
     }
 }
+
+/// One row of the fakeroot table.
+#[derive(Clone, Debug)]
+pub struct FakerootRow {
+    pub label: String,
+    pub unit: Unit,
+    pub native: Cell,
+    pub fakeroot: Cell,
+    pub proot: Cell,
+    pub viewos: Cell,
+}
+
+/// The fakeroot table: step | native | fakeroot | proot -0 | viewos -0 | fakeroot/viewos |
+/// proot/viewos (how many times faster viewos is).
+pub fn fakeroot_table(rows: &[FakerootRow]) -> String {
+    let mut s = String::from("| step | native (nothing faked) | Debian fakeroot | proot -0 | viewos -0 | fakeroot/viewos | proot/viewos |\n");
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            r.label,
+            r.native.show(r.unit),
+            r.fakeroot.show(r.unit),
+            r.proot.show(r.unit),
+            r.viewos.show(r.unit),
+            ratio_cell(&r.fakeroot, &r.viewos),
+            ratio_cell(&r.proot, &r.viewos),
+        );
+    }
+    s
+}

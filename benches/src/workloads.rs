@@ -28,6 +28,7 @@ pub const NAMES: &[(&str, &str)] = &[
     ("view-tar", "path view: tar cf - of /usr/share/doc bound at /doc"),
     ("view-git", "path view: git status in a large bound repository"),
     ("view-make", "path view: make -j2 of benches/cproj inside -r /"),
+    ("fakeroot", "fakeroot: tar xpf, chown -R, tar cf, dpkg-deb --build under Debian fakeroot, proot -0, viewos -0"),
     ("memory", "monitor RSS with 100 live guests"),
 ];
 

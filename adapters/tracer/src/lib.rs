@@ -107,6 +107,10 @@ pub fn policy(interest: &BTreeMap<Sysno, Need>, mechanism: Mechanism) -> Policy 
                 p.splits.insert(nr.0, Split { arg, mask, when_set: Action::Trace });
                 Action::Notify
             }
+            (Need::DecideIfClear { arg, mask }, m) => {
+                p.splits.insert(nr.0, Split { arg, mask, when_set: Action::Allow });
+                if m == Mechanism::Hybrid { Action::Notify } else { Action::Trace }
+            }
             (Need::ControlIf { arg, mask }, _) => {
                 p.splits.insert(nr.0, Split { arg, mask, when_set: Action::Trace });
                 Action::Allow

@@ -118,6 +118,10 @@ fn compare(o: &Opts) -> Result<(), String> {
         println!("{}", report::intercept_table(&rows));
     }
 
+    if wanted("fakeroot") {
+        print_fakeroot(&tools, o, &scratch, &mut notes)?;
+    }
+
     if wanted("memory") {
         print_memory(&tools, o, &mut notes);
     }
@@ -400,6 +404,61 @@ fn print_memory(t: &Tools, o: &Opts, notes: &mut Notes) {
         }
     }
     println!();
+}
+
+/// The fakeroot table: each packaging step under the four ways of running it.
+fn print_fakeroot(t: &Tools, o: &Opts, scratch: &Scratch, notes: &mut Notes) -> Result<(), String> {
+    use viewos_benches::fakeroot::{self, Faker};
+    use viewos_benches::report::FakerootRow;
+    let dir = fakeroot::dir_in(&scratch.0);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let setup = fakeroot::setup_script(&dir, o.quick);
+    let out = run::run({ let mut c = Command::new("sh"); c.args(["-c", &setup]); c }, Stdout::Null, o.timeout).map_err(|e| format!("fakeroot setup: {e}"))?;
+    if !out.ok() {
+        return Err(format!("fakeroot setup failed: {}", out.failure()));
+    }
+    let fakeroot_bin = tools::which("fakeroot");
+    if fakeroot_bin.is_none() {
+        notes.add("fakeroot: not installed (Debian package fakeroot)".into());
+    }
+    let mut rows = Vec::new();
+    for step in fakeroot::steps(&dir, o.quick) {
+        let mut samples: [Vec<f64>; 4] = Default::default();
+        let mut failed = [false; 4];
+        for rep in 1..=o.reps {
+            for (i, f) in Faker::ALL.into_iter().enumerate() {
+                let Some(a) = f.argv(fakeroot_bin.as_deref(), t.proot.as_deref(), t.viewos.as_deref(), &step.script) else { continue };
+                if failed[i] {
+                    continue;
+                }
+                let mut p = Command::new("sh");
+                p.args(["-c", &format!("{}; sync", step.prepare)]);
+                let _ = run::run(p, Stdout::Null, o.timeout);
+                let mut c = Command::new(&a[0]);
+                c.args(&a[1..]).env("LC_ALL", "C");
+                match run::run(c, Stdout::Null, o.timeout) {
+                    Ok(out) if out.ok() => {
+                        let ns = out.elapsed.as_nanos() as f64;
+                        eprintln!("[{}] rep {rep}/{} {:9} {} {}", step.name, o.reps, f.name(), step.unit.show(ns), step.unit.symbol());
+                        samples[i].push(ns);
+                    }
+                    Ok(out) => {
+                        notes.add(format!("{}: `{}` failed: {}", f.name(), step.name, out.failure()));
+                        failed[i] = true;
+                    }
+                    Err(e) => {
+                        notes.add(format!("{}: `{}` could not start: {e}", f.name(), step.name));
+                        failed[i] = true;
+                    }
+                }
+            }
+        }
+        let [native, fakeroot, proot, viewos] = [0, 1, 2, 3].map(|i| Cell::from_samples(&samples[i], failed[i]));
+        rows.push(FakerootRow { label: step.label.clone(), unit: step.unit, native, fakeroot, proot, viewos });
+    }
+    println!("fakeroot: packaging steps under Debian's fakeroot, PRoot's -0 and viewos -0 (and natively, where nothing is faked):\n");
+    println!("{}", viewos_benches::report::fakeroot_table(&rows));
+    Ok(())
 }
 
 /// A private directory under the system temp dir, removed on drop.

@@ -42,6 +42,9 @@ pub enum Need {
     /// filter looks at the flag: e.g. an `O_PATH` open, whose fd the monitor could not
     /// install in the guest, goes to ptrace).
     DecideUnless { arg: u8, mask: u64 },
+    /// `Decide` while argument `arg` has no bit of `mask` set; not trapped at all otherwise
+    /// (e.g. the read-only opens of a module that serves files only ever read).
+    DecideIfClear { arg: u8, mask: u64 },
     /// Not trapped at all unless argument `arg` has a bit of `mask` set, then `Control`
     /// (e.g. `accept` with a non-NULL address buffer, whose result the view rewrites).
     ControlIf { arg: u8, mask: u64 },
@@ -275,6 +278,9 @@ impl Monitor {
                     (a, b) if a == b => a,
                     (Need::Decide, Need::Decide) => Need::Decide,
                     (s @ Need::DecideUnless { .. }, Need::Decide) | (Need::Decide, s @ Need::DecideUnless { .. }) => s,
+                    // A need that traps every call serves one that traps some with Decide.
+                    (Need::DecideIfClear { .. }, s @ (Need::Decide | Need::DecideUnless { .. }))
+                    | (s @ (Need::Decide | Need::DecideUnless { .. }), Need::DecideIfClear { .. }) => s,
                     // Two different conditions, or a condition and a plain need that it
                     // does not cover: trap always, with the strongest mechanism.
                     _ => Need::Control,

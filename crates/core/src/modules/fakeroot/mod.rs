@@ -88,6 +88,8 @@ const S_IXGRP: u32 = 0o0010;
 const RENAME_EXCHANGE: u32 = 2;
 const O_CLOEXEC: u64 = 0o2000000;
 const O_PATH: u64 = 0o10000000;
+const O_WRONLY: u64 = 0o1;
+const O_RDWR: u64 = 0o2;
 
 /// `_LINUX_CAPABILITY_VERSION_{1,2,3}`.
 const CAP_V1: u32 = 0x1998_0330;
@@ -318,9 +320,11 @@ impl Module for Fakeroot {
         for n in [nr::FSTAT, nr::FCHOWN, nr::FCHMOD, nr::GETDENTS, nr::GETDENTS64] {
             v.push((Sysno(n), Need::Decide));
         }
-        // /proc/<pid>/status is opened by path; an O_PATH open reads nothing.
-        v.push((Sysno(nr::OPEN), Need::DecideUnless { arg: 1, mask: O_PATH }));
-        v.push((Sysno(nr::OPENAT), Need::DecideUnless { arg: 2, mask: O_PATH }));
+        // /proc/<pid>/status is opened by path, for reading only: opens for writing (all
+        // that tar x or cp make) and O_PATH opens are not stopped.
+        let not_read = O_WRONLY | O_RDWR | O_PATH;
+        v.push((Sysno(nr::OPEN), Need::DecideIfClear { arg: 1, mask: not_read }));
+        v.push((Sysno(nr::OPENAT), Need::DecideIfClear { arg: 2, mask: not_read }));
         // io_uring's statx would show the real owners.
         v.push((Sysno(nr::IO_URING_SETUP), Need::Refuse(Errno::ENOSYS)));
         v
@@ -440,6 +444,11 @@ impl Module for Fakeroot {
                 match self.db.chmod(&self.map, &creds, &real, mode) {
                     Err(e) => {
                         o.result = Err(e);
+                        None
+                    }
+                    // The file already has the bits it needs on the host.
+                    Ok(real_mode) if real.mode & 0o7777 == real_mode => {
+                        o.result = Ok(0);
                         None
                     }
                     Ok(real_mode) => {
