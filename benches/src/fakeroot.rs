@@ -111,7 +111,14 @@ pub fn steps(dir: &Path, quick: bool) -> Vec<Step> {
     ]
 }
 
-/// A directory for the fakeroot steps.
+/// A directory for the fakeroot steps: in `/dev/shm` (tmpfs) when there is one, so that
+/// the disk's writeback (seconds for `/usr/include`, and noisy) does not drown what the
+/// tools themselves cost; else under `scratch`.
 pub fn dir_in(scratch: &Path) -> PathBuf {
-    scratch.join("fakeroot")
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        shm.join(format!("viewos-bench-fakeroot-{}", std::process::id()))
+    } else {
+        scratch.join("fakeroot")
+    }
 }

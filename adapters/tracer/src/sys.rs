@@ -477,22 +477,35 @@ pub fn mknodat(dir: i32, name: &[u8], mode: u32, dev: u64) -> io::Result<()> {
     check(unsafe { libc::syscall(libc::SYS_mknodat, dir, n.as_ptr(), mode, dev) }).map(drop)
 }
 
-/// The guest's fd `fd` of thread `tid`, duplicated into the monitor: the same open file
-/// (position, flags), as `pidfd_getfd` gives it.
-pub fn guest_fd(tid: i32, fd: i32) -> io::Result<std::os::fd::OwnedFd> {
+/// A pidfd of thread `tid` (its own, naming its fd table, on Linux 6.9+).
+pub fn pidfd(tid: i32) -> io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
     const PIDFD_THREAD: libc::c_int = libc::O_EXCL;
-    // A thread's own pidfd (Linux 6.9+) names its fd table even if it unshared it.
-    // SAFETY: plain syscalls with integer arguments; the fds returned are ours alone.
+    // SAFETY: plain syscalls with integer arguments; the fd returned is ours alone.
     unsafe {
         let mut pidfd = libc::syscall(libc::SYS_pidfd_open, tid, PIDFD_THREAD);
         if pidfd < 0 {
             pidfd = check(libc::syscall(libc::SYS_pidfd_open, tid, 0))?;
         }
-        let pidfd = std::os::fd::OwnedFd::from_raw_fd(pidfd as i32);
-        let fd = check(libc::syscall(libc::SYS_pidfd_getfd, std::os::fd::AsRawFd::as_raw_fd(&pidfd), fd, 0))?;
-        Ok(std::os::fd::OwnedFd::from_raw_fd(fd as i32))
+        Ok(std::os::fd::OwnedFd::from_raw_fd(pidfd as i32))
     }
+}
+
+/// `pidfd_getfd`: the target's fd `fd`, duplicated into the monitor.
+pub fn pidfd_getfd_owned(pidfd: i32, fd: i32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: integer arguments; the fd returned is ours alone.
+    unsafe {
+        let f = check(libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0))?;
+        Ok(std::os::fd::OwnedFd::from_raw_fd(f as i32))
+    }
+}
+
+/// The guest's fd `fd` of thread `tid`, duplicated into the monitor: the same open file
+/// (position, flags), as `pidfd_getfd` gives it.
+pub fn guest_fd(tid: i32, fd: i32) -> io::Result<std::os::fd::OwnedFd> {
+    let pidfd = pidfd(tid)?;
+    pidfd_getfd_owned(std::os::fd::AsRawFd::as_raw_fd(&pidfd), fd)
 }
 
 /// The file position of `fd`.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use viewos_core::{
-    Abi, CloneFlags, Disposition, Errno, Event, ExitFixup, FsState, Monitor, Nanos, Sysno, Syscall, SyscallArgs, Tid,
+    Abi, CloneFlags, Disposition, Errno, Event, ExitFixup, FsState, HostOp, Monitor, Nanos, Scratch, Sysno, Syscall, SyscallArgs, Tid,
     x86_64::nr,
 };
 
@@ -93,6 +93,10 @@ pub struct Tracer {
     scratch: HashMap<i32, u64>,
     /// Open `/proc/TID/mem` files (scratch writes), until the thread execs or exits.
     mem_files: HashMap<i32, std::fs::File>,
+    /// A memory file the monitor made for a thread's open (`HostOp::OpenMemory`), which the
+    /// thread opens itself through `/proc/<monitor>/fd/N` (no fd can be installed from a
+    /// ptrace stop); kept until the thread's next such open or its end.
+    served: HashMap<i32, std::os::fd::OwnedFd>,
 }
 
 /// Where a scratch-area injection stands (see `scratch`).
@@ -142,6 +146,7 @@ impl Tracer {
             deferred: HashMap::new(),
             scratch: HashMap::new(),
             mem_files: HashMap::new(),
+            served: HashMap::new(),
         }
     }
 
@@ -221,6 +226,7 @@ impl Tracer {
         self.deferred.remove(&tid);
         self.scratch.remove(&tid);
         self.mem_files.remove(&tid);
+        self.served.remove(&tid);
         self.shared.ptrace_parked.lock().expect("parked lock").remove(&tid);
         self.shared.notif_parked.lock().expect("parked lock").remove(&tid);
         let mut mon = self.shared.monitor.lock().expect("monitor lock");
@@ -437,7 +443,25 @@ impl Tracer {
                             let d = self.redecide(tid, call);
                             self.apply(tid, call, d);
                         }
-                        // No way to install an fd from a ptrace stop.
+                        Ran::Install(last @ HostOp::OpenMemory { .. }) => {
+                            let HostOp::OpenMemory { cloexec, .. } = &last else { unreachable!() };
+                            let flags = libc::O_RDONLY | if *cloexec { libc::O_CLOEXEC } else { 0 };
+                            match crate::perform::open(&last) {
+                                Ok(crate::perform::Opened::Ready(file)) => {
+                                    // The thread opens it itself, through the monitor's fd.
+                                    let mut path = format!("/proc/{}/fd/{}", std::process::id(), std::os::fd::AsRawFd::as_raw_fd(&file)).into_bytes();
+                                    path.push(0);
+                                    self.served.insert(tid, file);
+                                    let args = SyscallArgs([libc::AT_FDCWD as i64 as u64, 0, flags as u64, 0, 0, 0]);
+                                    let scratch = vec![Scratch { arg: 1, data: path, relocs: Vec::new() }];
+                                    let d = Disposition::Rewrite { nr: Some(Sysno(nr::OPENAT)), args, scratch, inspect: false };
+                                    self.apply(tid, call, d);
+                                }
+                                Ok(_) => self.finish_emulated(tid, Err(Errno::EIO)),
+                                Err(e) => self.finish_emulated(tid, Err(e)),
+                            }
+                        }
+                        // No other fd is made by a chain.
                         Ran::Install(_) => self.finish_emulated(tid, Err(Errno::ENOSYS)),
                     }
                 }

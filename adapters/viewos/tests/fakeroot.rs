@@ -163,9 +163,9 @@ s = socket.socket()
 import stat
 print(stat.S_ISFIFO(os.fstat(r).st_mode), stat.S_ISSOCK(os.fstat(s.fileno()).st_mode))
 "#;
-    for user in users() {
-        let o = run_as(user, &["-0", "--", py, "-c", script]);
-        assert!(o.status.success(), "{}", text(&o.stderr));
+    for (user, mechanism) in users().into_iter().flat_map(|u| [(u, "--mechanism=hybrid"), (u, "--mechanism=ptrace")]) {
+        let o = run_as(user, &["-0", mechanism, "--", py, "-c", script]);
+        assert!(o.status.success(), "{mechanism}: {}", text(&o.stderr));
         let out = text(&o.stdout);
         let expect = "0 0 0 [0]\n\
             ['0', '0', '0', '0'] ['0', '0', '0', '0'] ['000001ffffffffff']\n\
@@ -173,7 +173,7 @@ print(stat.S_ISFIFO(os.fstat(r).st_mode), stat.S_ISSOCK(os.fstat(s.fileno()).st_
             ['4', '5', '6', '5'] ['7', '8', '9', '8'] ['0000000000000000']\n\
             setuid(0): 1\n\
             True True\n";
-        assert_eq!(out, expect, "as {user:?}");
+        assert_eq!(out, expect, "as {user:?}, {mechanism}");
     }
 }
 

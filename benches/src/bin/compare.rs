@@ -456,7 +456,8 @@ fn print_fakeroot(t: &Tools, o: &Opts, scratch: &Scratch, notes: &mut Notes) -> 
         let [native, fakeroot, proot, viewos] = [0, 1, 2, 3].map(|i| Cell::from_samples(&samples[i], failed[i]));
         rows.push(FakerootRow { label: step.label.clone(), unit: step.unit, native, fakeroot, proot, viewos });
     }
-    println!("fakeroot: packaging steps under Debian's fakeroot, PRoot's -0 and viewos -0 (and natively, where nothing is faked):\n");
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("fakeroot: packaging steps in {}, under Debian's fakeroot, PRoot's -0 and viewos -0 (and natively, where nothing is faked):\n", dir.parent().map_or("?".into(), |p| p.display().to_string()));
     println!("{}", viewos_benches::report::fakeroot_table(&rows));
     Ok(())
 }

@@ -54,6 +54,8 @@ impl Mapping {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Db {
     entries: BTreeMap<FileKey, Entry>,
+    /// How many entries are device nodes (listings look at this on every call).
+    nodes: usize,
 }
 
 const S_ISUID: u32 = 0o4000;
@@ -84,15 +86,17 @@ impl Db {
     /// Sets an entry (an entry that changes nothing is dropped).
     pub fn set(&mut self, key: FileKey, e: Entry) {
         if e == Entry::default() {
-            self.entries.remove(&key);
+            self.forget(&key);
+        } else if let Some(old) = self.entries.insert(key, e) {
+            self.nodes = self.nodes + usize::from(e.node.is_some()) - usize::from(old.node.is_some());
         } else {
-            self.entries.insert(key, e);
+            self.nodes += usize::from(e.node.is_some());
         }
     }
 
     /// Whether any entry is a device node (listings then need their `d_type` changed).
     pub fn has_nodes(&self) -> bool {
-        self.entries.values().any(|e| e.node.is_some())
+        self.nodes > 0
     }
 
     /// The inodes of device nodes on device `dev`, with their `d_type`.
@@ -202,19 +206,21 @@ impl Db {
             mode: Some(mode & 0o7777),
             node: Some((mode & S_IFMT, rdev)),
         };
-        self.entries.insert(key, e);
+        self.set(key, e);
     }
 
     /// The file `before` (as the host showed it just before) lost a name: its entry goes
     /// with its last link (a directory has only one).
     pub fn unlinked(&mut self, before: &Stat) {
         if before.nlink <= 1 || before.mode & S_IFMT == S_IFDIR {
-            self.entries.remove(&before.key());
+            self.forget(&before.key());
         }
     }
 
     pub fn forget(&mut self, key: &FileKey) {
-        self.entries.remove(key);
+        if let Some(old) = self.entries.remove(key) {
+            self.nodes -= usize::from(old.node.is_some());
+        }
     }
 }
 
@@ -276,12 +282,13 @@ mod tests {
         let v = db.view(&MAP, &p);
         assert_eq!((v.mode, v.rdev, v.uid), (S_IFCHR | 0o666, 0x103, 0));
         assert_eq!(db.nodes_on(0x801), vec![(5, 2)]);
+        assert!(db.has_nodes());
         let mut two = p;
         two.nlink = 2;
         db.unlinked(&two);
         assert!(db.get(&p.key()).is_some());
         db.unlinked(&p);
-        assert!(db.is_empty());
+        assert!(db.is_empty() && !db.has_nodes());
     }
 
     #[test]
