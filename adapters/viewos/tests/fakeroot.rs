@@ -288,3 +288,34 @@ chmod 755 pkg/DEBIAN/postinst
         let _ = std::fs::remove_dir_all(&d);
     }
 }
+
+/// A set-user-ID program of the virtual root makes a virtual non-root user root again;
+/// access checks follow the virtual owner and mode.
+#[test]
+fn setuid_programs_and_access_checks_follow_the_view() {
+    let Some(py) = common::python3() else {
+        eprintln!("skipped: no python3");
+        return;
+    };
+    let script = r#"
+import os, shutil, sys
+shutil.copy('/usr/bin/id', './myid'); os.chown('./myid', 0, 0); os.chmod('./myid', 0o4755)
+open('f', 'w').close(); os.chown('f', 5, 5); os.chmod('f', 0o600)
+print(os.access('f', os.R_OK | os.W_OK), os.access('f', os.X_OK))
+pid = os.fork()
+if pid == 0:
+    os.setgroups([]); os.setresgid(7, 7, 7); os.setresuid(7, 7, 7)
+    print(os.access('f', os.R_OK), os.access('myid', os.X_OK), flush=True)
+    os.execv('./myid', ['myid', '-u'])
+os.waitpid(pid, 0)
+"#;
+    for user in users() {
+        let d = scratch("setuid", user);
+        let mut c = command_as(user, viewos(), &["-0", "--", py, "-c", script]);
+        c.current_dir(&d);
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        assert_eq!(text(&o.stdout), "True False\nFalse True\n0\n", "as {user:?}: {}", text(&o.stderr));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}

@@ -175,6 +175,33 @@ impl Db {
         Ok(())
     }
 
+    /// `access`/`faccessat` of the file the host shows as `real`, as the kernel checks it
+    /// on the file as the view shows it: with the real ids (`effective`: the effective
+    /// ones, `AT_EACCESS`), root's capabilities if that uid is 0. `mode`: `R_OK` 4,
+    /// `W_OK` 2, `X_OK` 1 (0: existence only).
+    pub fn access(&self, map: &Mapping, creds: &Creds, real: &Stat, mode: u32, effective: bool) -> Result<(), Errno> {
+        let v = self.view(map, real);
+        let (uid, gid) = if effective { (creds.uid[1], creds.gid[1]) } else { (creds.uid[0], creds.gid[0]) };
+        let want = mode & 7;
+        if want == 0 {
+            return Ok(());
+        }
+        if uid == 0 && creds.permitted {
+            // Root reads and writes anything, and executes what has an x bit (or searches
+            // any directory).
+            let x_ok = want & 1 == 0 || v.mode & S_IFMT == S_IFDIR || v.mode & 0o111 != 0;
+            return if x_ok { Ok(()) } else { Err(Errno::EACCES) };
+        }
+        let bits = if v.uid == uid {
+            v.mode >> 6
+        } else if v.gid == gid || creds.groups.contains(&v.gid) {
+            v.mode >> 3
+        } else {
+            v.mode
+        } & 7;
+        if bits & want == want { Ok(()) } else { Err(Errno::EACCES) }
+    }
+
     /// `chmod` by `creds` to `mode`: records the view's mode and returns the mode to give
     /// the file on the host, which keeps it readable and writable (and, for a directory,
     /// searchable) by the real user, as root could still use it.
@@ -261,6 +288,27 @@ mod tests {
         // chown clears the set-user-ID bit again.
         db.chown(&MAP, &root, &f, 0, u32::MAX).unwrap();
         assert_eq!(db.view(&MAP, &f).mode, S_IFREG | 0o755);
+    }
+
+    #[test]
+    fn access_follows_the_view() {
+        let mut db = Db::new();
+        let root = Creds::new(0, 0, vec![]);
+        let f = file(7, S_IFREG | 0o644);
+        db.chown(&MAP, &root, &f, 5, 5).unwrap();
+        db.chmod(&MAP, &root, &f, 0o640).unwrap();
+        // Root: read and write, no execute without an x bit.
+        assert_eq!(db.access(&MAP, &root, &f, 6, false), Ok(()));
+        assert_eq!(db.access(&MAP, &root, &f, 1, false), Err(Errno::EACCES));
+        // The owner reads and writes; another user may not even read.
+        assert_eq!(db.access(&MAP, &Creds::new(5, 9, vec![]), &f, 6, false), Ok(()));
+        assert_eq!(db.access(&MAP, &Creds::new(6, 9, vec![]), &f, 4, false), Err(Errno::EACCES));
+        assert_eq!(db.access(&MAP, &Creds::new(6, 9, vec![5]), &f, 4, false), Ok(()));
+        // access() checks the real uid, AT_EACCESS the effective one.
+        let mut c = Creds::new(0, 0, vec![]);
+        c.setresuid(6, 5, 0).unwrap();
+        assert_eq!(db.access(&MAP, &c, &f, 2, false), Err(Errno::EACCES));
+        assert_eq!(db.access(&MAP, &c, &f, 2, true), Ok(()));
     }
 
     #[test]

@@ -13,7 +13,10 @@
 //! - mknod of a device creates an empty regular placeholder and records its type and
 //!   number (root's privilege: refused for a virtual non-root user, as the kernel does);
 //! - unlink, rmdir and rename over a file forget its entry with its last link, so a
-//!   reused inode starts clean.
+//!   reused inode starts clean;
+//! - access checks the file as the view shows it, with the virtual ids; what the view
+//!   allows is then checked on the host too (a real permission may stop what root could
+//!   do, as under Debian's fakeroot).
 //!
 //! Calls on fds (fstat, fchown, fchmod, the `*at` calls with `AT_EMPTY_PATH`) reach the
 //! file through `/proc/TID/fd/N`. `/proc/<pid>/status` of a process in the view shows its
@@ -37,7 +40,10 @@ pub trait FakeHost: Send {
 }
 
 /// The path calls the fakeroot needs the monitor to make (the path view traps them).
-pub const PATH_CALLS: [u32; 18] = [
+pub const PATH_CALLS: [u32; 21] = [
+    nr::ACCESS,
+    nr::FACCESSAT,
+    nr::FACCESSAT2,
     nr::STAT,
     nr::LSTAT,
     nr::NEWFSTATAT,
@@ -86,9 +92,11 @@ const S_ISUID: u32 = 0o4000;
 const S_ISGID: u32 = 0o2000;
 const S_IXGRP: u32 = 0o0010;
 const RENAME_EXCHANGE: u32 = 2;
+const AT_EACCESS: u32 = 0x200;
 const O_CLOEXEC: u64 = 0o2000000;
 const O_PATH: u64 = 0o10000000;
 const O_WRONLY: u64 = 0o1;
+const O_DIRECTORY: u64 = 0o200000;
 const O_RDWR: u64 = 0o2;
 
 /// `_LINUX_CAPABILITY_VERSION_{1,2,3}`.
@@ -112,6 +120,9 @@ enum Step {
     /// A device node's placeholder is being made; identify it next.
     Mknod { at: HostTarget, mode: u32, rdev: u64 },
     MknodMade { mode: u32, rdev: u64 },
+    /// Identified the file an access check is about: the view decides, then the host
+    /// (a real permission may still stop what root would be allowed).
+    Access { op: HostOp, mode: u32, effective: bool },
     /// `/proc/<of>/status` read; edit it and open the copy.
     Status { of: Tid, cloexec: bool },
 }
@@ -320,9 +331,10 @@ impl Module for Fakeroot {
         for n in [nr::FSTAT, nr::FCHOWN, nr::FCHMOD, nr::GETDENTS, nr::GETDENTS64] {
             v.push((Sysno(n), Need::Decide));
         }
-        // /proc/<pid>/status is opened by path, for reading only: opens for writing (all
-        // that tar x or cp make) and O_PATH opens are not stopped.
-        let not_read = O_WRONLY | O_RDWR | O_PATH;
+        // /proc/<pid>/status is opened by path, for reading only, and is no directory:
+        // opens for writing (all that tar x or cp make), of directories (find, ls, chown -R)
+        // and O_PATH opens are not stopped.
+        let not_read = O_WRONLY | O_RDWR | O_PATH | O_DIRECTORY;
         v.push((Sysno(nr::OPEN), Need::DecideIfClear { arg: 1, mask: not_read }));
         v.push((Sysno(nr::OPENAT), Need::DecideIfClear { arg: 2, mask: not_read }));
         // io_uring's statx would show the real owners.
@@ -389,6 +401,11 @@ impl Module for Fakeroot {
                 let s = Step::Chmod { at: at.clone(), mode: *mode, nofollow: *nofollow };
                 *op = HostOp::Identify { at: at.clone(), nofollow: *nofollow };
                 s
+            }
+            HostOp::Access { at, nofollow, mode, flags } => {
+                let identify = HostOp::Identify { at: at.clone(), nofollow: *nofollow };
+                let (mode, effective) = (*mode, *flags & AT_EACCESS != 0);
+                Step::Access { op: std::mem::replace(op, identify), mode, effective }
             }
             HostOp::Unlink { at, .. } => {
                 let identify = HostOp::Identify { at: at.clone(), nofollow: true };
@@ -465,6 +482,18 @@ impl Module for Fakeroot {
                     Err(_) => self.db.set(key, before.unwrap_or_default()),
                 }
                 None
+            }
+            Step::Access { op, mode, effective } => {
+                let real = parse(StatLayout::Stat, &o.out).filter(|_| o.result.is_ok())?;
+                o.out.clear();
+                match self.db.access(&self.map, &creds, &real, mode, effective) {
+                    Err(e) => {
+                        o.result = Err(e);
+                        None
+                    }
+                    Ok(()) if mode & 7 == 0 => None,
+                    Ok(()) => Some(op),
+                }
             }
             Step::Remove { op } => {
                 let before = if o.result.is_ok() { parse(StatLayout::Stat, &o.out) } else { None };
