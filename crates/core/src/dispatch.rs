@@ -359,7 +359,7 @@ impl Monitor {
         let next = self.modules[i].performed(&mut ctx, &p.call, op, outcome);
         if let Some(n) = &next {
             if self.tracing {
-                self.events.push_back(Event::Trace(format!("{:>10}.{:06} {tid:?} then {} {:?}", now.0 / 1_000_000_000, now.0 / 1000 % 1_000_000, n.name(), n.paths().iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect::<Vec<_>>())));
+                self.events.push_back(Event::Trace(trace::then_line(now, tid, n, self.modules[i].name())));
             }
             if !n.installs_fd() {
                 self.performing.insert(tid, p);

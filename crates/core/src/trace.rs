@@ -84,6 +84,17 @@ fn result(r: Result<u64, Errno>) -> String {
     }
 }
 
+/// The line printed when a module chains another host op on a performed call's outcome.
+pub fn then_line(now: Nanos, tid: Tid, op: &crate::hostop::HostOp, module: &str) -> String {
+    let mut s = prefix(now, tid);
+    let _ = write!(s, "  then {}", op.name());
+    for p in op.paths() {
+        let _ = write!(s, " {:?}", String::from_utf8_lossy(p));
+    }
+    let _ = write!(s, " [{module}]");
+    s
+}
+
 /// The line printed when a call is decided.
 pub fn enter_line(now: Nanos, tid: Tid, call: &Syscall, mem: &mut dyn GuestMem, module: &str, d: &Disposition) -> String {
     let mut s = prefix(now, tid);
