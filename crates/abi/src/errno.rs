@@ -62,6 +62,7 @@ errnos! {
     EAFNOSUPPORT = 97, "Address family not supported";
     EADDRINUSE = 98, "Address already in use";
     ECONNREFUSED = 111, "Connection refused";
+    ESTALE = 116, "Stale file handle";
 }
 
 impl Errno {
