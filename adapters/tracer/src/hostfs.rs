@@ -55,7 +55,13 @@ impl Host for HostFs {
         data.windows(needle.len()).any(|w| w == needle)
     }
 
-    fn may_chroot(&self, tid: Tid, host: &HostPath) -> Result<(), Errno> {
+    fn may_chroot(&self, tid: Tid, host: &HostPath, virtual_caps: Option<bool>) -> Result<(), Errno> {
+        match virtual_caps {
+            // Root in the view may; its search permission is root's too.
+            Some(true) => return Ok(()),
+            Some(false) => return Err(Errno::EPERM),
+            None => {}
+        }
         const CAP_SYS_CHROOT: u32 = 18;
         let status = std::fs::read_to_string(format!("/proc/{}/status", tid.0)).map_err(|_| Errno::ESRCH)?;
         let caps = status.lines().find_map(|l| l.strip_prefix("CapEff:")).and_then(|v| u64::from_str_radix(v.trim(), 16).ok()).unwrap_or(0);

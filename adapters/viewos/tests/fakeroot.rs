@@ -319,3 +319,28 @@ os.waitpid(pid, 0)
         let _ = std::fs::remove_dir_all(&d);
     }
 }
+
+/// A virtual root may `chroot` in a path view (the chroot is the view's own), as root may.
+#[test]
+fn a_virtual_root_may_chroot_in_a_path_view() {
+    if !Path::new("/bin/busybox").exists() || !Path::new("/usr/sbin/chroot").exists() {
+        eprintln!("skipped: busybox-static or chroot missing");
+        return;
+    }
+    for user in users() {
+        let d = scratch("chroot", user);
+        std::fs::create_dir_all(d.join("bin")).unwrap();
+        std::fs::create_dir_all(d.join("etc")).unwrap();
+        std::fs::copy("/bin/busybox", d.join("bin/busybox")).unwrap();
+        std::fs::write(d.join("etc/marker"), "inside\n").unwrap();
+        let dir = d.to_str().unwrap();
+        let o = run_as(user, &["-0", "-r", "/", "--", "/usr/sbin/chroot", dir, "/bin/busybox", "cat", "/etc/marker"]);
+        assert_eq!(text(&o.stdout), "inside\n", "as {user:?}: {}", text(&o.stderr));
+        if user.is_some() {
+            // Without -0, nobody may not.
+            let o = run_as(user, &["-r", "/", "--", "/usr/sbin/chroot", dir, "/bin/busybox", "true"]);
+            assert!(!o.status.success());
+        }
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}

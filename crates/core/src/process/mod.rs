@@ -122,6 +122,9 @@ pub struct Thread {
     /// it entered the view, or inherited such a change: the monitor may no longer act for
     /// it with its own. Kept across exec, copied to children.
     pub creds_changed: bool,
+    /// A module that virtualizes credentials (fakeroot) says whether the thread holds
+    /// root's capabilities in the view (`None`: no such module; ask the host).
+    pub virtual_caps: Option<bool>,
 }
 
 /// A thread group (a "process").
@@ -166,7 +169,7 @@ impl Processes {
     pub fn spawn(&mut self, tid: Tid, fs: FsState) {
         let files = self.files.insert(FdTable::default());
         let fs = self.fs.insert(fs);
-        self.threads.insert(tid, Thread { tgid: tid, files, fs, creds_changed: false });
+        self.threads.insert(tid, Thread { tgid: tid, files, fs, creds_changed: false, virtual_caps: None });
         self.groups.insert(tid, Group { parent: None, threads: vec![tid] });
     }
 
@@ -191,7 +194,7 @@ impl Processes {
             self.groups.insert(child, Group { parent: real_parent, threads: Vec::new() });
             child
         };
-        self.threads.insert(child, Thread { tgid, files, fs, creds_changed: p.creds_changed });
+        self.threads.insert(child, Thread { tgid, files, fs, creds_changed: p.creds_changed, virtual_caps: p.virtual_caps });
         if let Some(g) = self.groups.get_mut(&tgid) {
             g.threads.push(child);
         }
@@ -262,6 +265,14 @@ impl Processes {
     pub fn set_creds_changed(&mut self, tid: Tid) {
         if let Some(t) = self.threads.get_mut(&tid) {
             t.creds_changed = true;
+        }
+    }
+
+    /// Records whether `tid` holds root's capabilities in the view (see
+    /// [`Thread::virtual_caps`]).
+    pub fn set_virtual_caps(&mut self, tid: Tid, caps: bool) {
+        if let Some(t) = self.threads.get_mut(&tid) {
+            t.virtual_caps = Some(caps);
         }
     }
 

@@ -345,6 +345,9 @@ impl Module for Fakeroot {
     fn enter(&mut self, ctx: &mut Ctx<'_>, call: &Syscall, mem: &mut dyn GuestMem) -> Option<Disposition> {
         let tid = ctx.tid;
         self.steps.remove(&tid);
+        // What later modules (the path view's virtual chroot) ask about privilege.
+        let caps = self.creds(tid).effective;
+        ctx.procs.set_virtual_caps(tid, caps);
         let n = call.sysno().0;
         let a = call.args();
         if IDENTITY_CALLS.contains(&n) {

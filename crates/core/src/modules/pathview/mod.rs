@@ -69,8 +69,9 @@ pub trait Host: Fs + Send {
     }
 
     /// Whether thread `tid` may `chroot` (holds `CAP_SYS_CHROOT`), and may enter the
-    /// directory `host` (search permission), as the kernel checks for `chroot`.
-    fn may_chroot(&self, _tid: Tid, _host: &HostPath) -> Result<(), Errno> {
+    /// directory `host` (search permission), as the kernel checks for `chroot`. With
+    /// `virtual_caps`, a module that virtualizes credentials decided the first part.
+    fn may_chroot(&self, _tid: Tid, _host: &HostPath, _virtual_caps: Option<bool>) -> Result<(), Errno> {
         Err(Errno::EPERM)
     }
 }
@@ -170,7 +171,8 @@ impl PathView {
         if self.host.lstat(&HostPath::new(host.clone()).map_err(|_| Errno::ENOENT)?)? != viewos_path::Kind::Dir {
             return Err(Errno::ENOTDIR);
         }
-        self.host.may_chroot(ctx.tid, &HostPath::new(host).map_err(|_| Errno::ENOENT)?)?;
+        let caps = ctx.procs.thread(ctx.tid).and_then(|t| t.virtual_caps);
+        self.host.may_chroot(ctx.tid, &HostPath::new(host).map_err(|_| Errno::ENOENT)?, caps)?;
         let root = Self::outer(ctx, &guest);
         if let Some(fs) = ctx.procs.fs_mut(ctx.tid) {
             fs.root = root;
