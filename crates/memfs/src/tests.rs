@@ -474,3 +474,37 @@ fn a_file_shrunk_then_grown_reads_zeros_past_the_cut() {
     let data = fs.read(f, 0, 5000).unwrap();
     assert!(data[..100].iter().all(|&b| b == 7) && data[100..].iter().all(|&b| b == 0));
 }
+
+proptest! {
+    /// Any call with any arguments (inode numbers that do not exist, offsets and lengths
+    /// at the limits, odd names and flags) is an answer or an errno, never a panic, and
+    /// leaves the page count consistent.
+    #[test]
+    fn any_arguments_are_an_answer(calls in proptest::collection::vec((0u8..14, 0u64..6, any::<u64>(), any::<u32>(), proptest::collection::vec(any::<u8>(), 0..8)), 1..60)) {
+        let root = Cred::root();
+        let user = Cred { uid: 5, gid: 5, groups: vec![], privileged: false };
+        let mut fs = MemFs::new(1, 64 * 4096, 0o1777, 0, 0, 1);
+        for (i, (call, ino, big, small, name)) in calls.into_iter().enumerate() {
+            let ino = Ino(ino);
+            let cred = if small % 2 == 0 { &root } else { &user };
+            let now = i as u64;
+            let _ = match call {
+                0 => fs.create(ino, &name, Kind::File, small, cred, now).map(drop),
+                1 => fs.create(ino, &name, Kind::Dir, small, cred, now).map(drop),
+                2 => fs.write(ino, big, &name, cred, now).map(drop),
+                3 => fs.write(ino, big % (1 << 20), &name, cred, now).map(drop),
+                4 => fs.truncate(ino, big, now),
+                5 => fs.read(ino, big, (small % 10_000) as usize).map(drop),
+                6 => fs.unlink(Ino(1), &name, cred, now),
+                7 => fs.rmdir(Ino(1), &name, cred, now),
+                8 => fs.rename(ino, &name, Ino(1), b"x", small, cred, now),
+                9 => fs.link(ino, Ino(1), &name, cred, now),
+                10 => fs.readdir(ino, big).map(drop),
+                11 => fs.setxattr(ino, &name, &name, small, cred, now),
+                12 => fs.chown(ino, small, small, cred, now),
+                _ => fs.symlink(ino, &name, &name, cred, now).map(drop),
+            };
+            prop_assert!(fs.used_pages() <= 64);
+        }
+    }
+}
