@@ -62,129 +62,46 @@ impl Creds {
     }
 
     pub fn setuid(&mut self, u: u32) -> Result<(), Errno> {
-        if u == KEEP {
-            return Err(Errno::EINVAL);
-        }
         let old = self.uid;
-        if self.effective {
-            self.uid[R] = u;
-            self.uid[S] = u;
-        } else if u != old[R] && u != old[S] {
-            return Err(Errno::EPERM);
-        }
-        self.uid[E] = u;
-        self.uid[FS] = u;
+        set_one(&mut self.uid, u, self.effective)?;
         self.fix_caps(old);
         Ok(())
     }
 
     pub fn setreuid(&mut self, r: u32, e: u32) -> Result<(), Errno> {
         let old = self.uid;
-        let cap = self.effective;
-        if r != KEEP && r != old[R] && r != old[E] && !cap {
-            return Err(Errno::EPERM);
-        }
-        if e != KEEP && e != old[R] && e != old[E] && e != old[S] && !cap {
-            return Err(Errno::EPERM);
-        }
-        if r != KEEP {
-            self.uid[R] = r;
-        }
-        if e != KEEP {
-            self.uid[E] = e;
-        }
-        if r != KEEP || (e != KEEP && e != old[R]) {
-            self.uid[S] = self.uid[E];
-        }
-        self.uid[FS] = self.uid[E];
+        set_re(&mut self.uid, r, e, self.effective)?;
         self.fix_caps(old);
         Ok(())
     }
 
     pub fn setresuid(&mut self, r: u32, e: u32, s: u32) -> Result<(), Errno> {
         let old = self.uid;
-        let ok = |v: u32| v == KEEP || v == old[R] || v == old[E] || v == old[S];
-        if !self.effective && !(ok(r) && ok(e) && ok(s)) {
-            return Err(Errno::EPERM);
-        }
-        for (slot, v) in [(R, r), (E, e), (S, s)] {
-            if v != KEEP {
-                self.uid[slot] = v;
-            }
-        }
-        self.uid[FS] = self.uid[E];
+        set_res(&mut self.uid, r, e, s, self.effective)?;
         self.fix_caps(old);
         Ok(())
     }
 
     /// `setfsuid`: returns the previous fsuid whether or not it changed anything.
     pub fn setfsuid(&mut self, u: u32) -> u32 {
-        let old = self.uid[FS];
-        if u != KEEP && (self.uid.contains(&u) || self.effective) {
-            self.uid[FS] = u;
-        }
-        old
+        set_fs(&mut self.uid, u, self.effective)
     }
 
     pub fn setgid(&mut self, g: u32) -> Result<(), Errno> {
-        if g == KEEP {
-            return Err(Errno::EINVAL);
-        }
-        if self.effective {
-            self.gid[R] = g;
-            self.gid[S] = g;
-        } else if g != self.gid[R] && g != self.gid[S] {
-            return Err(Errno::EPERM);
-        }
-        self.gid[E] = g;
-        self.gid[FS] = g;
-        Ok(())
+        set_one(&mut self.gid, g, self.effective)
     }
 
     pub fn setregid(&mut self, r: u32, e: u32) -> Result<(), Errno> {
-        let old = self.gid;
-        let cap = self.effective;
-        if r != KEEP && r != old[R] && r != old[E] && !cap {
-            return Err(Errno::EPERM);
-        }
-        if e != KEEP && e != old[R] && e != old[E] && e != old[S] && !cap {
-            return Err(Errno::EPERM);
-        }
-        if r != KEEP {
-            self.gid[R] = r;
-        }
-        if e != KEEP {
-            self.gid[E] = e;
-        }
-        if r != KEEP || (e != KEEP && e != old[R]) {
-            self.gid[S] = self.gid[E];
-        }
-        self.gid[FS] = self.gid[E];
-        Ok(())
+        set_re(&mut self.gid, r, e, self.effective)
     }
 
     pub fn setresgid(&mut self, r: u32, e: u32, s: u32) -> Result<(), Errno> {
-        let old = self.gid;
-        let ok = |v: u32| v == KEEP || v == old[R] || v == old[E] || v == old[S];
-        if !self.effective && !(ok(r) && ok(e) && ok(s)) {
-            return Err(Errno::EPERM);
-        }
-        for (slot, v) in [(R, r), (E, e), (S, s)] {
-            if v != KEEP {
-                self.gid[slot] = v;
-            }
-        }
-        self.gid[FS] = self.gid[E];
-        Ok(())
+        set_res(&mut self.gid, r, e, s, self.effective)
     }
 
     /// `setfsgid`: returns the previous fsgid.
     pub fn setfsgid(&mut self, g: u32) -> u32 {
-        let old = self.gid[FS];
-        if g != KEEP && (self.gid.contains(&g) || self.effective) {
-            self.gid[FS] = g;
-        }
-        old
+        set_fs(&mut self.gid, g, self.effective)
     }
 
     pub fn setgroups(&mut self, groups: Vec<u32>) -> Result<(), Errno> {
@@ -231,6 +148,72 @@ impl Creds {
         self.permitted = root;
         self.effective = self.uid[E] == 0 && root;
     }
+}
+
+// The kernel's rules, the same for uids (CAP_SETUID) and gids (CAP_SETGID); `cap`: the
+// thread holds the capability. `ids`: real, effective, saved, filesystem.
+
+/// `setuid`/`setgid`.
+fn set_one(ids: &mut [u32; 4], v: u32, cap: bool) -> Result<(), Errno> {
+    if v == KEEP {
+        return Err(Errno::EINVAL);
+    }
+    if cap {
+        ids[R] = v;
+        ids[S] = v;
+    } else if v != ids[R] && v != ids[S] {
+        return Err(Errno::EPERM);
+    }
+    ids[E] = v;
+    ids[FS] = v;
+    Ok(())
+}
+
+/// `setreuid`/`setregid`.
+fn set_re(ids: &mut [u32; 4], r: u32, e: u32, cap: bool) -> Result<(), Errno> {
+    let old = *ids;
+    if r != KEEP && r != old[R] && r != old[E] && !cap {
+        return Err(Errno::EPERM);
+    }
+    if e != KEEP && e != old[R] && e != old[E] && e != old[S] && !cap {
+        return Err(Errno::EPERM);
+    }
+    if r != KEEP {
+        ids[R] = r;
+    }
+    if e != KEEP {
+        ids[E] = e;
+    }
+    if r != KEEP || (e != KEEP && e != old[R]) {
+        ids[S] = ids[E];
+    }
+    ids[FS] = ids[E];
+    Ok(())
+}
+
+/// `setresuid`/`setresgid`.
+fn set_res(ids: &mut [u32; 4], r: u32, e: u32, s: u32, cap: bool) -> Result<(), Errno> {
+    let old = *ids;
+    let ok = |v: u32| v == KEEP || v == old[R] || v == old[E] || v == old[S];
+    if !cap && !(ok(r) && ok(e) && ok(s)) {
+        return Err(Errno::EPERM);
+    }
+    for (slot, v) in [(R, r), (E, e), (S, s)] {
+        if v != KEEP {
+            ids[slot] = v;
+        }
+    }
+    ids[FS] = ids[E];
+    Ok(())
+}
+
+/// `setfsuid`/`setfsgid`: the previous value, changed only to one of the ids or with `cap`.
+fn set_fs(ids: &mut [u32; 4], v: u32, cap: bool) -> u32 {
+    let old = ids[FS];
+    if v != KEEP && (ids.contains(&v) || cap) {
+        ids[FS] = v;
+    }
+    old
 }
 
 #[cfg(test)]
