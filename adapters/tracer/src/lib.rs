@@ -142,3 +142,32 @@ pub fn run(monitor: Monitor, argv: &[OsString], opts: Options) -> Result<Outcome
     let guest_cwd = opts.cwd.map(|(_, g)| g);
     tracer::Tracer::new(monitor, child.pid, notify, opts.trace, guest_cwd).run()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use viewos_core::Abi;
+    use viewos_seccomp::{SeccompData, compile, run};
+
+    /// What the compiled filter answers for `openat` with these flags.
+    fn verdict(p: &Policy, flags: u64) -> Action {
+        let prog = compile(p).expect("compiles");
+        let data = SeccompData { nr: nr::OPENAT as i32, arch: Abi::AUDIT_ARCH_X86_64, instruction_pointer: 0, args: [0, 0, flags, 0, 0, 0] };
+        let ret = run(&prog, &data).expect("runs");
+        assert_eq!(ret, p.decide(&data).ret_value(), "the filter and the policy agree");
+        p.decide(&data)
+    }
+
+    #[test]
+    fn decide_if_clear_lets_calls_with_a_flag_through_unstopped() {
+        let mut interest = BTreeMap::new();
+        interest.insert(Sysno(nr::OPENAT), Need::DecideIfClear { arg: 2, mask: 0o3 });
+        let hybrid = policy(&interest, Mechanism::Hybrid);
+        assert_eq!(verdict(&hybrid, 0), Action::Notify);
+        assert_eq!(verdict(&hybrid, 0o1), Action::Allow);
+        assert_eq!(verdict(&hybrid, 0o2 | 0o100), Action::Allow);
+        let ptrace = policy(&interest, Mechanism::Ptrace);
+        assert_eq!(verdict(&ptrace, 0o200000), Action::Trace);
+        assert_eq!(verdict(&ptrace, 0o1), Action::Allow);
+    }
+}

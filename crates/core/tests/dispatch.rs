@@ -123,3 +123,36 @@ fn exit_and_exec_drop_pending_state() {
     m.on_exit(Tid(10));
     assert_eq!(m.processes().thread_count(), 0);
 }
+
+/// A module with one need per call, for the merge rules.
+struct Needs(Vec<(Sysno, Need)>);
+
+impl Module for Needs {
+    fn name(&self) -> &'static str {
+        "needs"
+    }
+    fn interest(&self) -> Vec<(Sysno, Need)> {
+        self.0.clone()
+    }
+    fn enter(&mut self, _ctx: &mut Ctx<'_>, _call: &Syscall, _mem: &mut dyn GuestMem) -> Option<Disposition> {
+        None
+    }
+}
+
+#[test]
+fn decide_if_clear_merges_with_what_traps_every_call() {
+    let clear = Need::DecideIfClear { arg: 2, mask: 0o3 };
+    let unless = Need::DecideUnless { arg: 2, mask: 0o10000000 };
+    let m = Monitor::new(vec![
+        Box::new(Needs(vec![(Sysno(nr::OPENAT), clear), (Sysno(nr::OPEN), clear), (Sysno(nr::READ), clear), (Sysno(nr::STAT), clear)])),
+        Box::new(Needs(vec![(Sysno(nr::OPENAT), unless), (Sysno(nr::OPEN), Need::Decide), (Sysno(nr::READ), Need::ControlIf { arg: 0, mask: 1 })])),
+    ]);
+    let i = m.interest();
+    // A need that traps every call (with Decide where it may) serves one that traps some.
+    assert_eq!(i[&Sysno(nr::OPENAT)], unless);
+    assert_eq!(i[&Sysno(nr::OPEN)], Need::Decide);
+    // Two conditions that do not cover each other: every call, with ptrace.
+    assert_eq!(i[&Sysno(nr::READ)], Need::Control);
+    // Alone, it stays as it is.
+    assert_eq!(i[&Sysno(nr::STAT)], clear);
+}
