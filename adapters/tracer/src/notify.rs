@@ -86,10 +86,10 @@ fn carry(shared: &Shared, mon: &mut viewos_core::Monitor, fd: i32, id: u64, call
                     Some(Err(Errno::ENOSYS))
                 }
                 Ok(_as_guest) => match &op {
-                    HostOp::Open { flags, .. } => match perform::open(&op) {
+                    HostOp::Open { .. } => match perform::open(&op) {
                         Err(Errno::ELOOP) if lexical => Some(Err(Errno::ELOOP)),
                         r => {
-                            open(fd, id, r, flags & libc::O_CLOEXEC as u64 != 0, creds);
+                            open(fd, id, r, op.cloexec(), creds);
                             None
                         }
                     },
@@ -97,12 +97,7 @@ fn carry(shared: &Shared, mon: &mut viewos_core::Monitor, fd: i32, id: u64, call
                         perform::Ran::Done(r) => Some(r),
                         perform::Ran::Redecide => Some(Err(Errno::ELOOP)),
                         perform::Ran::Install(last) => {
-                            let cloexec = match &last {
-                                HostOp::Open { flags, .. } => flags & libc::O_CLOEXEC as u64 != 0,
-                                HostOp::OpenMemory { cloexec, .. } => *cloexec,
-                                _ => false,
-                            };
-                            open(fd, id, perform::open(&last), cloexec, creds);
+                            open(fd, id, perform::open(&last), last.cloexec(), creds);
                             None
                         }
                     },

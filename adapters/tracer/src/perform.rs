@@ -48,7 +48,7 @@ fn guest_file(tid: i32, fd: i32) -> Result<OwnedFd, Errno> {
                 }
                 map.insert(tid, sys::pidfd(tid).map_err(errno)?);
             }
-            match sys::pidfd_getfd_owned(map[&tid].as_raw_fd(), fd) {
+            match sys::pidfd_getfd(map[&tid].as_raw_fd(), fd) {
                 Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
                     map.remove(&tid);
                 }
@@ -277,10 +277,7 @@ fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) -> Res
         }
         HostOp::Getdents { fd, buf, count, legacy, edit } => {
             // The guest's own open directory: reading it moves the guest's position.
-            let dir = sys::guest_fd(tid, *fd).map_err(|e| match e.raw_os_error() {
-                Some(libc::EBADF) => Errno::EBADF,
-                _ => errno(e),
-            })?;
+            let dir = guest_file(tid, *fd)?;
             let cap = (*count).min(1 << 20) as usize;
             let mut data = vec![0u8; cap];
             let dev = if edit.retype.is_empty() {

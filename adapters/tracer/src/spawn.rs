@@ -207,11 +207,7 @@ pub fn take_listener(pid: i32) -> io::Result<i32> {
         let entry = entry?;
         if std::fs::read_link(entry.path()).is_ok_and(|l| l.as_os_str() == "anon_inode:seccomp notify") {
             let n: i32 = entry.file_name().to_string_lossy().parse().map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
-            let pidfd = sys::pidfd_open(pid)?;
-            let fd = sys::pidfd_getfd(pidfd, n);
-            // SAFETY: closing our own pidfd.
-            unsafe { libc::close(pidfd) };
-            return fd;
+            return sys::guest_fd(pid, n).map(std::os::fd::IntoRawFd::into_raw_fd);
         }
     }
     Err(io::Error::new(io::ErrorKind::NotFound, "no seccomp listener in the child"))

@@ -180,17 +180,6 @@ pub fn hung_up(fd: i32) -> bool {
     unsafe { libc::poll(&mut p, 1, 0) == 1 && p.revents & libc::POLLHUP != 0 }
 }
 
-pub fn pidfd_open(pid: i32) -> io::Result<i32> {
-    // SAFETY: plain syscall with integer arguments.
-    check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) }).map(|r| r as i32)
-}
-
-/// Duplicates fd `target_fd` of the process behind `pidfd` into the monitor.
-pub fn pidfd_getfd(pidfd: i32, target_fd: i32) -> io::Result<i32> {
-    // SAFETY: plain syscall with integer arguments.
-    check(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd, target_fd, 0) }).map(|r| r as i32)
-}
-
 pub fn process_vm_read(pid: i32, addr: u64, buf: &mut [u8]) -> io::Result<usize> {
     let local = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: buf.len() };
@@ -491,8 +480,8 @@ pub fn pidfd(tid: i32) -> io::Result<std::os::fd::OwnedFd> {
     }
 }
 
-/// `pidfd_getfd`: the target's fd `fd`, duplicated into the monitor.
-pub fn pidfd_getfd_owned(pidfd: i32, fd: i32) -> io::Result<std::os::fd::OwnedFd> {
+/// `pidfd_getfd`: fd `fd` of the thread behind `pidfd`, duplicated into the monitor.
+pub fn pidfd_getfd(pidfd: i32, fd: i32) -> io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
     // SAFETY: integer arguments; the fd returned is ours alone.
     unsafe {
@@ -505,7 +494,7 @@ pub fn pidfd_getfd_owned(pidfd: i32, fd: i32) -> io::Result<std::os::fd::OwnedFd
 /// (position, flags), as `pidfd_getfd` gives it.
 pub fn guest_fd(tid: i32, fd: i32) -> io::Result<std::os::fd::OwnedFd> {
     let pidfd = pidfd(tid)?;
-    pidfd_getfd_owned(std::os::fd::AsRawFd::as_raw_fd(&pidfd), fd)
+    pidfd_getfd(std::os::fd::AsRawFd::as_raw_fd(&pidfd), fd)
 }
 
 /// The file position of `fd`.

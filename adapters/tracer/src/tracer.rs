@@ -444,8 +444,7 @@ impl Tracer {
                             self.apply(tid, call, d);
                         }
                         Ran::Install(last @ HostOp::OpenMemory { .. }) => {
-                            let HostOp::OpenMemory { cloexec, .. } = &last else { unreachable!() };
-                            let flags = libc::O_RDONLY | if *cloexec { libc::O_CLOEXEC } else { 0 };
+                            let flags = libc::O_RDONLY | if last.cloexec() { libc::O_CLOEXEC } else { 0 };
                             match crate::perform::open(&last) {
                                 Ok(crate::perform::Opened::Ready(file)) => {
                                     // The thread opens it itself, through the monitor's fd.

@@ -15,6 +15,7 @@ use viewos_abi::x86_64::flags::{AT_FDCWD, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOF
 use viewos_abi::{Errno, Sysno, SyscallArgs, x86_64::nr};
 
 use crate::dispatch::{Disposition, Scratch};
+use crate::process::Tid;
 
 /// `sizeof(struct open_how)` (flags, mode, resolve).
 pub const OPEN_HOW_SIZE: usize = 24;
@@ -31,6 +32,17 @@ pub struct HostTarget {
 }
 
 impl HostTarget {
+    /// The file thread `tid` has open as `fd` (its magic link `/proc/TID/fd/N`; the
+    /// adapter may reach the open file itself).
+    pub fn guest_fd(tid: Tid, fd: i32) -> HostTarget {
+        HostTarget { path: format!("/proc/{}/fd/{fd}", tid.0).into_bytes(), magic: true }
+    }
+
+    /// The cwd of thread `tid` (`/proc/TID/cwd`).
+    pub fn guest_cwd(tid: Tid) -> HostTarget {
+        HostTarget { path: format!("/proc/{}/cwd", tid.0).into_bytes(), magic: true }
+    }
+
     /// The directory part and the final name, for calls made on a parent directory.
     /// `None` for `/` (it has no parent).
     pub fn split(&self) -> Option<(&[u8], &[u8])> {
@@ -274,6 +286,15 @@ impl HostOp {
     /// Whether the op's result is an fd installed in the guest (no [`Outcome`] follows).
     pub fn installs_fd(&self) -> bool {
         matches!(self, HostOp::Open { .. } | HostOp::OpenMemory { .. })
+    }
+
+    /// Whether the fd an op installs is close-on-exec.
+    pub fn cloexec(&self) -> bool {
+        match self {
+            HostOp::Open { flags, .. } => flags & O_CLOEXEC != 0,
+            HostOp::OpenMemory { cloexec, .. } => *cloexec,
+            _ => false,
+        }
     }
 
     /// For an adapter that cannot install an fd in the guest (ptrace only): the same open

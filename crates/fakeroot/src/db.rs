@@ -99,12 +99,9 @@ impl Db {
         self.nodes > 0
     }
 
-    /// The inodes of device nodes on device `dev`, with their `d_type`.
-    pub fn nodes_on(&self, dev: u64) -> Vec<(u64, u8)> {
-        self.entries
-            .range(FileKey { dev, ino: 0 }..=FileKey { dev, ino: u64::MAX })
-            .filter_map(|(k, e)| e.node.map(|(t, _)| (k.ino, (t >> 12) as u8)))
-            .collect()
+    /// Every device node: its device, inode and the `d_type` listings must give it.
+    pub fn nodes(&self) -> Vec<(u64, u64, u8)> {
+        self.entries.iter().filter_map(|(k, e)| e.node.map(|(t, _)| (k.dev, k.ino, (t >> 12) as u8))).collect()
     }
 
     /// The file as the view shows it, from what the host says.
@@ -329,7 +326,7 @@ mod tests {
         db.mknod(&MAP, &root, &p, S_IFCHR | 0o666, 0x103);
         let v = db.view(&MAP, &p);
         assert_eq!((v.mode, v.rdev, v.uid), (S_IFCHR | 0o666, 0x103, 0));
-        assert_eq!(db.nodes_on(0x801), vec![(5, 2)]);
+        assert_eq!(db.nodes(), vec![(0x801, 5, 2)]);
         assert!(db.has_nodes());
         let mut two = p;
         two.nlink = 2;

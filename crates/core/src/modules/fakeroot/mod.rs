@@ -26,12 +26,14 @@ use std::collections::BTreeMap;
 
 use viewos_abi::x86_64::nr;
 use viewos_abi::{Errno, GuestAddr, Sysno, Syscall, SyscallArgs};
-use viewos_fakeroot::{Creds, Db, Mapping, Stat, StatLayout, state};
+use viewos_abi::x86_64::flags::{O_CLOEXEC, O_DIRECTORY, O_PATH, O_WRONLY};
+use viewos_fakeroot::{Creds, Db, Mapping, S_IFBLK, S_IFCHR, S_IFMT, Stat, StatLayout, state};
 
 use crate::dispatch::{Adjusted, Ctx, Disposition, Module, Need};
 use crate::hostop::{HostOp, HostTarget, Listing, Outcome};
 use crate::mem::{GuestMem, MAX_CSTR};
 use crate::process::{CloneFlags, Tid};
+use super::SET_ID_CALLS;
 
 /// What the fakeroot asks of the host.
 pub trait FakeHost: Send {
@@ -64,7 +66,9 @@ pub const PATH_CALLS: [u32; 21] = [
     nr::RENAMEAT2,
 ];
 
-const IDENTITY_CALLS: [u32; 18] = [
+/// The calls that read a thread's credentials (the ones that change them are
+/// [`SET_ID_CALLS`]); all of them are answered from the virtual credentials.
+const GET_ID_CALLS: [u32; 8] = [
     nr::GETUID,
     nr::GETEUID,
     nr::GETGID,
@@ -72,31 +76,18 @@ const IDENTITY_CALLS: [u32; 18] = [
     nr::GETRESUID,
     nr::GETRESGID,
     nr::GETGROUPS,
-    nr::SETUID,
-    nr::SETGID,
-    nr::SETREUID,
-    nr::SETREGID,
-    nr::SETRESUID,
-    nr::SETRESGID,
-    nr::SETFSUID,
-    nr::SETFSGID,
-    nr::SETGROUPS,
     nr::CAPGET,
-    nr::CAPSET,
 ];
 
-const S_IFMT: u32 = 0o170000;
-const S_IFCHR: u32 = 0o020000;
-const S_IFBLK: u32 = 0o060000;
+fn is_identity(n: u32) -> bool {
+    GET_ID_CALLS.contains(&n) || SET_ID_CALLS.contains(&n)
+}
+
 const S_ISUID: u32 = 0o4000;
 const S_ISGID: u32 = 0o2000;
 const S_IXGRP: u32 = 0o0010;
 const RENAME_EXCHANGE: u32 = 2;
 const AT_EACCESS: u32 = 0x200;
-const O_CLOEXEC: u64 = 0o2000000;
-const O_PATH: u64 = 0o10000000;
-const O_WRONLY: u64 = 0o1;
-const O_DIRECTORY: u64 = 0o200000;
 const O_RDWR: u64 = 0o2;
 
 /// `_LINUX_CAPABILITY_VERSION_{1,2,3}`.
@@ -159,7 +150,7 @@ impl Fakeroot {
     }
 
     fn fd_target(tid: Tid, fd: u64) -> HostTarget {
-        HostTarget { path: format!("/proc/{}/fd/{}", tid.0, fd as u32 as i32).into_bytes(), magic: true }
+        HostTarget::guest_fd(tid, fd as u32 as i32)
     }
 
     fn identity(&mut self, tid: Tid, n: u32, a: &SyscallArgs, mem: &mut dyn GuestMem) -> Result<u64, Errno> {
@@ -168,7 +159,7 @@ impl Fakeroot {
             let bytes: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
             mem.write(GuestAddr(addr), &bytes).map_err(Errno::from)
         };
-        let c = self.creds(tid).clone();
+        let c = self.creds(tid);
         match n {
             nr::GETUID => Ok(u64::from(c.uid[0])),
             nr::GETEUID => Ok(u64::from(c.uid[1])),
@@ -310,15 +301,6 @@ impl Fakeroot {
         }
         out
     }
-
-    /// Device nodes as listings must type them.
-    fn retype(&self) -> Vec<(u64, u64, u8)> {
-        self.db.iter().filter_map(|(k, e)| e.node.map(|(t, _)| (k.dev, k.ino, (t >> 12) as u8))).collect()
-    }
-}
-
-fn parse(layout: StatLayout, out: &[u8]) -> Option<Stat> {
-    Stat::parse(layout, out)
 }
 
 impl Module for Fakeroot {
@@ -327,7 +309,7 @@ impl Module for Fakeroot {
     }
 
     fn interest(&self) -> Vec<(Sysno, Need)> {
-        let mut v: Vec<(Sysno, Need)> = IDENTITY_CALLS.iter().map(|&n| (Sysno(n), Need::Decide)).collect();
+        let mut v: Vec<(Sysno, Need)> = GET_ID_CALLS.into_iter().chain(SET_ID_CALLS).map(|n| (Sysno(n), Need::Decide)).collect();
         for n in [nr::FSTAT, nr::FCHOWN, nr::FCHMOD, nr::GETDENTS, nr::GETDENTS64] {
             v.push((Sysno(n), Need::Decide));
         }
@@ -350,7 +332,7 @@ impl Module for Fakeroot {
         ctx.procs.set_virtual_caps(tid, caps);
         let n = call.sysno().0;
         let a = call.args();
-        if IDENTITY_CALLS.contains(&n) {
+        if is_identity(n) {
             return Some(Disposition::Emulate(self.identity(tid, n, &a, mem)));
         }
         let fd_ok = |fd: u64| (fd as u32 as i32) >= 0;
@@ -369,7 +351,7 @@ impl Module for Fakeroot {
                 perform(HostOp::Identify { at, nofollow: false })
             }
             nr::GETDENTS | nr::GETDENTS64 if self.db.has_nodes() => {
-                let edit = Listing { retype: self.retype(), ..Listing::default() };
+                let edit = Listing { retype: self.db.nodes(), ..Listing::default() };
                 perform(HostOp::Getdents { fd: a.get(0) as u32 as i32, buf: a.get(1), count: a.get(2), legacy: n == nr::GETDENTS, edit })
             }
             nr::OPEN | nr::OPENAT => {
@@ -428,7 +410,7 @@ impl Module for Fakeroot {
             }
             HostOp::Getdents { edit, .. } => {
                 if self.db.has_nodes() {
-                    edit.retype = self.retype();
+                    edit.retype = self.db.nodes();
                 }
                 return Adjusted::Untouched;
             }
@@ -441,27 +423,28 @@ impl Module for Fakeroot {
     fn performed(&mut self, ctx: &mut Ctx<'_>, _call: &Syscall, _op: &HostOp, o: &mut Outcome) -> Option<HostOp> {
         let tid = ctx.tid;
         let step = self.steps.remove(&tid)?;
-        let creds = self.creds(tid).clone();
+        // The fields themselves, so that the database can change meanwhile.
+        let creds = self.creds.get(&tid).unwrap_or(&self.start);
         match step {
             Step::Show(layout) => {
                 if o.result.is_ok()
-                    && let Some(real) = parse(layout, &o.out)
+                    && let Some(real) = Stat::parse(layout, &o.out)
                 {
                     self.db.view(&self.map, &real).write(layout, &mut o.out);
                 }
                 None
             }
             Step::Chown { uid, gid } => {
-                let real = parse(StatLayout::Stat, &o.out).filter(|_| o.result.is_ok())?;
-                o.result = self.db.chown(&self.map, &creds, &real, uid, gid).map(|()| 0);
+                let real = Stat::parse(StatLayout::Stat, &o.out).filter(|_| o.result.is_ok())?;
+                o.result = self.db.chown(&self.map, creds, &real, uid, gid).map(|()| 0);
                 o.out.clear();
                 None
             }
             Step::Chmod { at, mode, nofollow } => {
-                let real = parse(StatLayout::Stat, &o.out).filter(|_| o.result.is_ok())?;
+                let real = Stat::parse(StatLayout::Stat, &o.out).filter(|_| o.result.is_ok())?;
                 o.out.clear();
                 let before = self.db.get(&real.key()).copied();
-                match self.db.chmod(&self.map, &creds, &real, mode) {
+                match self.db.chmod(&self.map, creds, &real, mode) {
                     Err(e) => {
                         o.result = Err(e);
                         None
@@ -487,9 +470,9 @@ impl Module for Fakeroot {
                 None
             }
             Step::Access { op, mode, effective } => {
-                let real = parse(StatLayout::Stat, &o.out).filter(|_| o.result.is_ok())?;
+                let real = Stat::parse(StatLayout::Stat, &o.out).filter(|_| o.result.is_ok())?;
                 o.out.clear();
-                match self.db.access(&self.map, &creds, &real, mode, effective) {
+                match self.db.access(&self.map, creds, &real, mode, effective) {
                     Err(e) => {
                         o.result = Err(e);
                         None
@@ -499,7 +482,7 @@ impl Module for Fakeroot {
                 }
             }
             Step::Remove { op } => {
-                let before = if o.result.is_ok() { parse(StatLayout::Stat, &o.out) } else { None };
+                let before = if o.result.is_ok() { Stat::parse(StatLayout::Stat, &o.out) } else { None };
                 o.out.clear();
                 self.steps.insert(tid, Step::Removed { before });
                 Some(op)
@@ -521,9 +504,9 @@ impl Module for Fakeroot {
             }
             Step::MknodMade { mode, rdev } => {
                 if o.result.is_ok()
-                    && let Some(p) = parse(StatLayout::Stat, &o.out)
+                    && let Some(p) = Stat::parse(StatLayout::Stat, &o.out)
                 {
-                    self.db.mknod(&self.map, &creds, &p, mode, rdev);
+                    self.db.mknod(&self.map, creds, &p, mode, rdev);
                 }
                 o.out.clear();
                 o.result = Ok(0);

@@ -81,13 +81,7 @@ struct Exe(std::sync::Arc<std::sync::Mutex<Disk>>, &'static str);
 
 impl FakeHost for Exe {
     fn exe_stat(&self, _tgid: Tid) -> Option<Vec<u8>> {
-        let s = self.0.lock().unwrap().stat(self.1).ok()?;
-        let mut b = vec![0u8; 144];
-        b[..8].copy_from_slice(&s.dev.to_le_bytes());
-        b[8..16].copy_from_slice(&s.ino.to_le_bytes());
-        b[16..24].copy_from_slice(&s.nlink.to_le_bytes());
-        s.write(StatLayout::Stat, &mut b);
-        Some(b)
+        self.0.lock().unwrap().stat(self.1).ok().map(|s| stat_bytes(&s))
     }
 }
 

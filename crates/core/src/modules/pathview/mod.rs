@@ -24,26 +24,17 @@ use viewos_path::{Flags, Found, Fs, GuestPath, HostPath, View, resolve};
 use crate::dispatch::{Adjusted, Ctx, Disposition, ExitFixup, Module, Need, Scratch};
 use crate::mem::{GuestMem, MAX_CSTR};
 use crate::process::Tid;
+use super::SET_ID_CALLS;
 
 mod exec;
 mod perform;
 mod procfs;
 use perform::PERFORMED;
 
-/// Calls that change a thread's credentials.
-const CRED_CALLS: [u32; 11] = [
-    nr::SETUID,
-    nr::SETGID,
-    nr::SETREUID,
-    nr::SETREGID,
-    nr::SETRESUID,
-    nr::SETRESGID,
-    nr::SETFSUID,
-    nr::SETFSGID,
-    nr::SETGROUPS,
-    nr::CAPSET,
-    nr::UNSHARE,
-];
+/// Calls that change a thread's credentials, or may (`unshare` of the user namespace).
+fn changes_creds(n: u32) -> bool {
+    SET_ID_CALLS.contains(&n) || n == nr::UNSHARE
+}
 mod unix;
 use procfs::GuestFs;
 
@@ -559,7 +550,7 @@ impl PathView {
                 .into_iter()
                 .filter(|(n, need)| {
                     !matches!(need, Need::Refuse(_))
-                        && (self.wants(n.0) || matches!(n.0, nr::GETCWD | nr::UMASK | nr::FCHDIR) || CRED_CALLS.contains(&n.0))
+                        && (self.wants(n.0) || matches!(n.0, nr::GETCWD | nr::UMASK | nr::FCHDIR) || changes_creds(n.0))
                 })
                 .collect();
             v.push((Sysno(nr::IO_URING_SETUP), Need::Refuse(Errno::ENOSYS)));
@@ -593,7 +584,7 @@ impl PathView {
         // What the monitor needs to act for a guest as the guest would: its umask, and
         // whether it still has the credentials it entered the view with.
         v.push((Sysno(nr::UMASK), Need::Decide));
-        for n in CRED_CALLS {
+        for n in SET_ID_CALLS.into_iter().chain([nr::UNSHARE]) {
             v.push((Sysno(n), Need::Decide));
         }
         v.push((Sysno(nr::FCHDIR), Need::Control));
@@ -679,7 +670,7 @@ impl PathView {
                 }
                 return Some(Disposition::PASS);
             }
-            Syscall::Other(s, _) if CRED_CALLS.contains(&s.0) => {
+            Syscall::Other(s, _) if changes_creds(s.0) => {
                 // Whether or not it succeeds, the monitor now reads the thread's credentials
                 // before acting for it.
                 ctx.procs.set_creds_changed(ctx.tid);

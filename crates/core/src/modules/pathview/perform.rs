@@ -128,11 +128,10 @@ impl PathView {
     fn target(tid: Tid, looked: &Looked, dirfd: Option<u64>) -> HostTarget {
         match looked {
             Some((host, _)) => HostTarget { path: host.clone(), magic: procfs::is_magic(trim_slash(host)) },
-            None => {
-                let fd = dirfd.map_or(AT_FDCWD, |d| d as u32 as i32);
-                let path = if fd == AT_FDCWD { format!("/proc/{}/cwd", tid.0) } else { format!("/proc/{}/fd/{fd}", tid.0) };
-                HostTarget { path: path.into_bytes(), magic: true }
-            }
+            None => match dirfd.map_or(AT_FDCWD, |d| d as u32 as i32) {
+                AT_FDCWD => HostTarget::guest_cwd(tid),
+                fd => HostTarget::guest_fd(tid, fd),
+            },
         }
     }
 
