@@ -17,6 +17,9 @@ pub struct HostFs;
 
 impl Fs for HostFs {
     fn lstat(&self, host: &HostPath) -> Result<Kind, Errno> {
+        if let Some(r) = crate::vfs::lstat(host.as_bytes()) {
+            return r;
+        }
         let t = std::fs::symlink_metadata(std::ffi::OsStr::from_bytes(host.as_bytes())).map_err(errno)?.file_type();
         Ok(if t.is_dir() {
             Kind::Dir
@@ -28,6 +31,11 @@ impl Fs for HostFs {
     }
 
     fn readlink(&self, host: &HostPath) -> Result<Vec<u8>, Errno> {
+        if crate::vfs::active()
+            && let Some(r) = crate::vfs::readlink(host.as_bytes())
+        {
+            return r;
+        }
         std::fs::read_link(std::ffi::OsStr::from_bytes(host.as_bytes())).map(|p| p.into_os_string().into_vec()).map_err(errno)
     }
 }
@@ -40,8 +48,18 @@ impl Host for HostFs {
         let link = std::fs::read_link(format!("/proc/{}/fd/{fd}", tid.0)).map_err(|e| {
             if e.raw_os_error() == Some(libc::ENOENT) { Errno::EBADF } else { errno(e) }
         })?;
+        let link = link.into_os_string().into_vec();
+        if crate::vfs::maybe_ours(&link)
+            && let Some(r) = crate::vfs::fd_path(tid.0, fd)
+        {
+            return HostPath::new(r?).map_err(|_| Errno::ENOENT);
+        }
         // Sockets, pipes and deleted files have no path to be relative to.
-        HostPath::new(link.into_os_string().into_vec()).map_err(|_| Errno::ENOTDIR)
+        HostPath::new(link).map_err(|_| Errno::ENOTDIR)
+    }
+
+    fn may_enter_virtual(&self, host: &HostPath) -> Result<(), Errno> {
+        crate::vfs::may_enter(host.as_bytes())
     }
 
     fn file_contains(&self, host: &HostPath, needle: &[u8]) -> bool {

@@ -21,6 +21,7 @@ mod scratch;
 mod spawn;
 mod sys;
 mod tracer;
+pub mod vfs;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;

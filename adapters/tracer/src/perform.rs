@@ -37,7 +37,7 @@ std::thread_local! {
 }
 
 /// The guest's open file `fd` of thread `tid`, duplicated into the monitor.
-fn guest_file(tid: i32, fd: i32) -> Result<OwnedFd, Errno> {
+pub(crate) fn guest_file(tid: i32, fd: i32) -> Result<OwnedFd, Errno> {
     PIDFDS.with(|cell| {
         let mut map = cell.borrow_mut();
         // A cached pidfd of a thread that is gone fails (ESRCH): take a fresh one once.
@@ -175,6 +175,11 @@ pub fn perform(op: &HostOp, tid: i32, mem: &mut dyn GuestMem) -> Outcome {
 }
 
 fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) -> Result<u64, Errno> {
+    if crate::vfs::active()
+        && let Some(r) = crate::vfs::make(op, tid, mem, out)
+    {
+        return r;
+    }
     match op {
         HostOp::Stat { at, nofollow, .. } | HostOp::Identify { at, nofollow } => {
             let fd = path_fd(at, *nofollow)?;
@@ -344,6 +349,11 @@ fn proc_self_fd(fd: &OwnedFd) -> Vec<u8> {
 pub fn open(op: &HostOp) -> Result<Opened, Errno> {
     if let HostOp::OpenMemory { name, data, .. } = op {
         return sys::sealed_memfd(name, data).map(Opened::Ready).map_err(errno);
+    }
+    if crate::vfs::active()
+        && let Some(r) = crate::vfs::open(op)
+    {
+        return r.map(Opened::Ready);
     }
     let HostOp::Open { at, flags, mode, resolve, umask } = op else { return Err(Errno::ENOSYS) };
     let flags = *flags as i32;

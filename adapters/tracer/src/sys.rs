@@ -423,7 +423,9 @@ pub fn set_thread_groups(groups: &[u32]) -> io::Result<()> {
 }
 
 pub fn thread_groups() -> Vec<u32> {
-    let mut g = vec![0u32; 65536];
+    // SAFETY: a zero size asks for the count only.
+    let count = unsafe { libc::syscall(libc::SYS_getgroups, 0, std::ptr::null_mut::<u32>()) };
+    let mut g = vec![0u32; count.clamp(0, 65536) as usize];
     // SAFETY: the buffer's length is passed with it.
     let n = unsafe { libc::syscall(libc::SYS_getgroups, g.len(), g.as_mut_ptr()) };
     g.truncate(n.max(0) as usize);
@@ -495,6 +497,28 @@ pub fn pidfd_getfd(pidfd: i32, fd: i32) -> io::Result<std::os::fd::OwnedFd> {
 pub fn guest_fd(tid: i32, fd: i32) -> io::Result<std::os::fd::OwnedFd> {
     let pidfd = pidfd(tid)?;
     pidfd_getfd(std::os::fd::AsRawFd::as_raw_fd(&pidfd), fd)
+}
+
+/// Sets the file position of `fd`.
+pub fn seek(fd: i32, pos: u64) -> io::Result<()> {
+    // SAFETY: integer arguments.
+    check(unsafe { libc::lseek(fd, pos as i64, libc::SEEK_SET) } as libc::c_long).map(drop)
+}
+
+/// `fchmod(fd, mode)`.
+pub fn fchmod(fd: i32, mode: u32) -> io::Result<()> {
+    // SAFETY: integer arguments.
+    check(unsafe { libc::fchmod(fd, mode as libc::mode_t) } as libc::c_long).map(drop)
+}
+
+/// A new, empty memfd (close-on-exec) named `name`.
+pub fn memfd(name: &[u8]) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let n = cstr(name)?;
+    // SAFETY: a valid C string; the returned fd is ours alone.
+    let fd = check(unsafe { libc::syscall(libc::SYS_memfd_create, n.as_ptr(), libc::MFD_CLOEXEC) })?;
+    // SAFETY: a fresh fd from the kernel.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// The file position of `fd`.

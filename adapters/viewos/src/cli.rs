@@ -24,6 +24,9 @@ Options:
   -b, --bind=SRC[:DST]    show host path SRC at DST in the view (DST defaults to SRC)
       --hide=PATH         PATH and everything below it do not exist in the view
   -w, --cwd=DIR           start the command in DIR (a path in the view)
+      --mount=tmpfs:DST[:OPTS]
+                          an empty in-memory filesystem at DST, private to the view and
+                          gone when it ends; OPTS: size=64M (k, m, g), mode=1777
   -0, --fakeroot          the view's processes are root: ownership, permission bits and
                           device nodes are virtual (kept by viewos, not on disk)
       --uid=N, --gid=N    with fakeroot, be uid N / gid N instead of root
@@ -57,6 +60,8 @@ pub struct Args {
     pub bare_root: bool,
     pub binds: Vec<OsString>,
     pub hides: Vec<OsString>,
+    /// `--mount` values, as given.
+    pub mounts: Vec<OsString>,
     pub cwd: Option<OsString>,
     pub ptrace_only: bool,
     /// `-0` or any fakeroot option.
@@ -85,6 +90,7 @@ const WITH_VALUE: &[(&str, bool)] = &[
     ("bind", false),
     ("root", false),
     ("hide", false),
+    ("mount", false),
     ("cwd", false),
     ("uid", false),
     ("gid", false),
@@ -144,6 +150,7 @@ pub fn parse(args: &[OsString]) -> Result<Action, String> {
                 "hostname" => a.hostname = value,
                 "bind" => a.binds.push(value.expect("required")),
                 "hide" => a.hides.push(value.expect("required")),
+                "mount" => a.mounts.push(value.expect("required")),
                 "cwd" => a.cwd = value,
                 "fakeroot" => a.fakeroot = true,
                 "uid" | "gid" => {

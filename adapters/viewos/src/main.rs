@@ -77,6 +77,7 @@ fn modules(args: &Args) -> Result<Setup, String> {
         bare_root: args.bare_root,
         binds: &args.binds,
         hides: &args.hides,
+        mounts: &args.mounts,
         cwd: args.cwd.as_deref(),
         fakeroot: args.fakeroot,
     };

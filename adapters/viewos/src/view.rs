@@ -35,12 +35,33 @@ fn guest_path(what: &str, p: &OsStr) -> Result<GuestPath, String> {
     GuestPath::new(canon).map_err(|e| format!("{what} {}: {e}", p.to_string_lossy()))
 }
 
+/// `--mount TYPE:[SRC:]DST[:OPTS]`: where, and the filesystem's options. Only `tmpfs`
+/// exists yet; its SRC (any name, as mount(8)'s) may be left out.
+pub fn parse_mount(m: &OsStr) -> Result<(GuestPath, viewos_tracer::vfs::TmpfsOptions), String> {
+    let text = m.to_str().ok_or_else(|| format!("--mount {}: not UTF-8", m.to_string_lossy()))?;
+    let mut fields: Vec<&str> = text.splitn(4, ':').collect();
+    let kind = fields.remove(0);
+    if kind != "tmpfs" {
+        return Err(format!("--mount {text}: unknown filesystem type '{kind}' (tmpfs)"));
+    }
+    // tmpfs:SRC:/DST[:OPTS] or tmpfs:/DST[:OPTS]: the destination is the first absolute field.
+    if fields.len() >= 2 && fields[1].starts_with('/') {
+        fields.remove(0);
+    }
+    let dst = fields.first().filter(|d| !d.is_empty()).ok_or_else(|| format!("--mount {text}: missing destination"))?;
+    let dst = guest_path("--mount destination", OsStr::new(dst))?;
+    let opts = fields[1..].join(":");
+    let opts = viewos_tracer::vfs::TmpfsOptions::parse(&opts).map_err(|e| format!("--mount {text}: {e}"))?;
+    Ok((dst, opts))
+}
+
 /// What the command line asks of the path view.
 pub struct Request<'a> {
     pub root: Option<&'a OsStr>,
     pub bare_root: bool,
     pub binds: &'a [OsString],
     pub hides: &'a [OsString],
+    pub mounts: &'a [OsString],
     pub cwd: Option<&'a OsStr>,
     /// Fakeroot needs the monitor to make the calls it changes, even in the identity view.
     pub fakeroot: bool,
@@ -51,8 +72,8 @@ const THROUGH: [&str; 4] = ["/dev", "/proc", "/sys", "/tmp"];
 
 /// Builds the view, or says why it cannot be built. `None` when no option asks for one.
 pub fn build(req: Request<'_>) -> Result<Option<Built>, String> {
-    let Request { root, bare_root, binds, hides, cwd, fakeroot } = req;
-    if root.is_none() && binds.is_empty() && hides.is_empty() && cwd.is_none() {
+    let Request { root, bare_root, binds, hides, mounts, cwd, fakeroot } = req;
+    if root.is_none() && binds.is_empty() && hides.is_empty() && mounts.is_empty() && cwd.is_none() {
         if fakeroot {
             let module = PathView::only(View::new(HostPath::root()), Box::new(HostFs), &FAKEROOT_PATH_CALLS);
             let here = std::env::current_dir().map(|p| p.into_os_string().into_vec()).unwrap_or_else(|_| b"/".to_vec());
@@ -93,6 +114,12 @@ pub fn build(req: Request<'_>) -> Result<Option<Built>, String> {
         };
         let host = HostPath::new(real).map_err(|e| format!("--bind {}: {e}", src.to_string_lossy()))?;
         view.bind(host, dst).map_err(|e| format!("--bind {}: {e:?}", b.to_string_lossy()))?;
+    }
+    for m in mounts {
+        let (dst, opts) = parse_mount(m)?;
+        let src = viewos_tracer::vfs::mount(opts).map_err(|e| format!("--mount {}: {e}", m.to_string_lossy()))?;
+        let host = HostPath::new(src).expect("an absolute path");
+        view.bind(host, dst).map_err(|e| format!("--mount {}: {e:?}", m.to_string_lossy()))?;
     }
     for h in hides {
         let g = guest_path("--hide", h)?;

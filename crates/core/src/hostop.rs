@@ -20,6 +20,17 @@ use crate::process::Tid;
 /// `sizeof(struct open_how)` (flags, mode, resolve).
 pub const OPEN_HOW_SIZE: usize = 24;
 
+/// Where the monitor's own filesystems (`--mount tmpfs:DST`) show as "host" paths:
+/// mount `N` is `/proc/viewos-vfs/N`. procfs has no such entry and none can be made, so no
+/// real file is ever reached through one; the adapter serves these paths itself, and the
+/// path view lets a guest reach them only through a mount of the view whose source they are.
+pub const VIRTUAL_ROOT: &[u8] = b"/proc/viewos-vfs";
+
+/// Whether `host` lies in one of the monitor's own filesystems (see [`VIRTUAL_ROOT`]).
+pub fn is_virtual(host: &[u8]) -> bool {
+    host.strip_prefix(VIRTUAL_ROOT).is_some_and(|rest| rest.first() == Some(&b'/'))
+}
+
 /// A host path the view resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostTarget {

@@ -854,6 +854,34 @@ impl MemFs {
         self.used
     }
 
+    /// What `ino` is; `None` if it is gone.
+    pub fn kind(&self, ino: Ino) -> Option<Kind> {
+        self.inodes.get(&ino).map(Inode::kind)
+    }
+
+    /// A path of `ino` from the root (`""` for the root, else `/a/b`): a directory's only
+    /// one, one of a file's names. `None` for an inode without a name (unlinked, still open).
+    pub fn path_of(&self, ino: Ino) -> Option<Vec<u8>> {
+        let mut names: Vec<&[u8]> = Vec::new();
+        let mut cur = ino;
+        if !matches!(self.inodes.get(&ino)?.body, Body::Dir { .. }) {
+            // A file's directory: the first (in inode order) that names it.
+            let (dir, name) = self.inodes.iter().find_map(|(&d, n)| match &n.body {
+                Body::Dir { entries, .. } => entries.iter().find(|(_, (_, i))| *i == ino).map(|(name, _)| (d, name.as_slice())),
+                _ => None,
+            })?;
+            names.push(name);
+            cur = dir;
+        }
+        while cur != self.root {
+            let Body::Dir { parent, .. } = &self.inodes.get(&cur)?.body else { return None };
+            let Body::Dir { entries, .. } = &self.inodes.get(parent)?.body else { return None };
+            names.push(entries.iter().find(|(_, (_, i))| *i == cur).map(|(name, _)| name.as_slice())?);
+            cur = *parent;
+        }
+        Some(names.iter().rev().flat_map(|n| [b"/".as_slice(), n]).flatten().copied().collect())
+    }
+
     /// Number of live inodes (for checks).
     pub fn inode_count(&self) -> usize {
         self.inodes.len()

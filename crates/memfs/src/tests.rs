@@ -282,6 +282,12 @@ fn check(fs: &MemFs, m: &Model) -> Result<(), String> {
             p.push(n);
             let i = walk(fs, &p).map_err(|e| format!("{p:?}: {e:?}"))?;
             let st = fs.stat(i).unwrap();
+            // The path the filesystem names the inode by leads back to it.
+            let named = fs.path_of(i).ok_or_else(|| format!("{p:?}: no path"))?;
+            let back: Vec<Vec<u8>> = named.split(|&b| b == b'/').skip(1).map(<[u8]>::to_vec).collect();
+            if walk(fs, &back) != Ok(i) || (node_is_dir(m, &p) && back != p) {
+                return Err(format!("{p:?}: path_of gives {:?}", String::from_utf8_lossy(&named)));
+            }
             let mi = m.names[&p];
             let node = &m.inodes[&mi];
             if st.mode & 0o170000 != node.kind.ifmt() || st.mode & 0o7777 != node.mode {
@@ -319,6 +325,10 @@ fn check(fs: &MemFs, m: &Model) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+fn node_is_dir(m: &Model, p: &P) -> bool {
+    m.kind(p) == Some(Kind::Dir)
 }
 
 const NAMES: [&[u8]; 3] = [b"a", b"b", b"c"];

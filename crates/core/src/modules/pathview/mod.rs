@@ -38,7 +38,7 @@ fn changes_creds(n: u32) -> bool {
 mod unix;
 use procfs::GuestFs;
 
-use crate::hostop::{HostOp, Listing, OPEN_HOW_SIZE};
+use crate::hostop::{HostOp, Listing, OPEN_HOW_SIZE, is_virtual};
 use viewos_abi::x86_64::flags::{AT_FDCWD, RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_XDEV};
 
 /// What the path view asks of the host besides the resolver's `lstat`/`readlink`.
@@ -64,6 +64,12 @@ pub trait Host: Fs + Send {
     /// `virtual_caps`, a module that virtualizes credentials decided the first part.
     fn may_chroot(&self, _tid: Tid, _host: &HostPath, _virtual_caps: Option<bool>) -> Result<(), Errno> {
         Err(Errno::EPERM)
+    }
+
+    /// Whether the calling thread may enter directory `host` of one of the monitor's own
+    /// filesystems ([`is_virtual`]): `ENOTDIR`, `EACCES`... as `chdir` would fail.
+    fn may_enter_virtual(&self, _host: &HostPath) -> Result<(), Errno> {
+        Err(Errno::ENOENT)
     }
 }
 
@@ -285,6 +291,9 @@ impl PathView {
         let guest = GuestPath::new(joined).ok()?;
         let Some(host) = self.view.translate(&guest) else { return Some(Err(Errno::ENOENT)) };
         let mut host = host.into_bytes();
+        if let Err(e) = self.check_virtual(&guest, &host) {
+            return Some(Err(e));
+        }
         if procfs::is_magic(&host) || host.starts_with(b"/proc/self") || host.starts_with(b"/proc/thread-self") {
             return None;
         }
@@ -318,11 +327,28 @@ impl PathView {
             }
             Found::Missing { .. } => return Err(Errno::ENOENT),
         };
+        self.check_virtual(&guest, &host)?;
         // Keep what the trailing slash asks of the kernel ("must be a directory").
         if path.ends_with(b"/") && host != b"/" {
             host.push(b'/');
         }
         Ok((host, guest))
+    }
+
+    /// A host path of the monitor's own filesystems is reached only through a mount of
+    /// the view whose source it is, never by its name under another mount (a `/proc`
+    /// bound through): `ENOENT` there, as for any name procfs does not have.
+    fn check_virtual(&self, guest: &GuestPath, host: &[u8]) -> Result<(), Errno> {
+        if !is_virtual(host) {
+            return Ok(());
+        }
+        let source = self.view.mount_point(guest).and_then(|m| self.view.translate(&m));
+        if source.is_some_and(|s| is_virtual(s.as_bytes())) { Ok(()) } else { Err(Errno::ENOENT) }
+    }
+
+    /// Whether guest directory `guest` lies in one of the monitor's own filesystems.
+    fn in_virtual(&self, guest: &GuestPath) -> bool {
+        self.view.translate(guest).is_some_and(|h| is_virtual(h.as_bytes()))
     }
 
     /// `execve` of a file whose interpreter (`#!` or `PT_INTERP`) the kernel would look up
@@ -524,10 +550,22 @@ impl PathView {
             .filter_map(|h| h.file_name().map(<[u8]>::to_vec))
             .collect();
         let extra: Vec<(Vec<u8>, u8)> = self.phantom_mounts().into_iter().filter(|(p, ..)| *p == dir).map(|(_, name, t)| (name, t)).collect();
-        if hidden.is_empty() && extra.is_empty() {
+        // A directory of the monitor's own filesystems is listed by the monitor.
+        if hidden.is_empty() && extra.is_empty() && !self.in_virtual(&dir) {
             return None;
         }
         Some(Listing { hidden, extra, retype: Vec::new() })
+    }
+
+    /// `chdir`/`fchdir` into directory `guest` of the monitor's own filesystems.
+    fn enter_virtual(&self, ctx: &mut Ctx<'_>, guest: &GuestPath) -> Result<u64, Errno> {
+        let host = self.view.translate(guest).ok_or(Errno::ENOENT)?;
+        self.host.may_enter_virtual(&host)?;
+        let outer = Self::outer(ctx, guest);
+        if let Some(fs) = ctx.procs.fs_mut(ctx.tid) {
+            fs.cwd = outer;
+        }
+        Ok(0)
     }
 
     fn getcwd(ctx: &Ctx<'_>, buf: GuestAddr, size: u64, mem: &mut dyn GuestMem) -> Result<u64, Errno> {
@@ -595,7 +633,7 @@ impl PathView {
         v.push((Sysno(nr::ACCEPT), Need::ControlIf { arg: 1, mask: u64::MAX }));
         v.push((Sysno(nr::ACCEPT4), Need::ControlIf { arg: 1, mask: u64::MAX }));
         v.push((Sysno(nr::RECVFROM), Need::ControlIf { arg: 4, mask: u64::MAX }));
-        if self.view.hidden().next().is_some() || !self.phantom_mounts().is_empty() {
+        if self.view.hidden().next().is_some() || !self.phantom_mounts().is_empty() || self.view.binds().any(|(_, src)| is_virtual(src.as_bytes())) {
             v.push((Sysno(nr::GETDENTS64), Need::Decide));
             v.push((Sysno(nr::GETDENTS), Need::Decide));
         }
@@ -678,6 +716,10 @@ impl PathView {
             }
             Syscall::Fchdir(c) => {
                 return Some(match self.fd_guest_path(ctx.tid, c.fd()) {
+                    // The kernel cannot enter a directory of the monitor's own filesystems:
+                    // the guest's cwd moves in the view only (every relative path the guest
+                    // names is resolved by the monitor from it).
+                    Ok(g) if self.in_virtual(&g) => Disposition::Emulate(self.enter_virtual(ctx, &g)),
                     Ok(g) => {
                         self.chdir.insert(ctx.tid, g);
                         Disposition::Pass { inspect: true }
@@ -758,6 +800,9 @@ impl PathView {
                         continue;
                     }
                     if n == nr::CHDIR {
+                        if is_virtual(&host) {
+                            return Some(Disposition::Emulate(self.enter_virtual(ctx, &guest)));
+                        }
                         self.chdir.insert(ctx.tid, guest);
                     }
                     host.push(0);

@@ -1,0 +1,697 @@
+//! The monitor's own filesystems (`--mount tmpfs:DST`), served at the "host" paths
+//! `/proc/viewos-vfs/N/...` ([`VIRTUAL_ROOT`]) that the path view hands the adapter.
+//!
+//! The namespace (names, directories, links, symlinks, device nodes, xattrs) is a
+//! [`MemFs`] (the pure crate). Every inode also has a memfd of its own, made by the monitor:
+//! - a regular file's memfd holds its data and its mode, owner and times: a guest's open is
+//!   a fresh open file description of it (a reopen through `/proc/self/fd`, as the guest,
+//!   so the kernel checks permissions and does `O_TRUNC`/`O_APPEND`), installed in the
+//!   guest's table. Reads, writes, `mmap`, `lseek`, locks, `dup`, fork, `SCM_RIGHTS` on it
+//!   are the kernel's own, never stopped;
+//! - a directory's memfd is the object of its open fds: `getdents` on one is served from
+//!   the memfs, its cookie kept in the open file's own position (so `rewinddir`, `seekdir`
+//!   and `telldir` are native `lseek`s);
+//! - for every inode, the memfd's inode number and device are its `st_ino` and `st_dev`,
+//!   so they agree with what an unstopped `fstat` shows.
+//!
+//! A guest's fd is recognised as virtual by the object behind it (`pidfd_getfd`, `fstat`:
+//! the shm device and an inode number of ours), never by its number.
+
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use viewos_core::hostop::{VIRTUAL_ROOT, is_virtual};
+use viewos_core::{Errno, GuestAddr, GuestMem, HostOp, HostTarget, Listing, XattrCall};
+use viewos_memfs::{Cred, Ino, Kind, MemFs};
+
+use crate::sys::{self, errno};
+
+/// Whether any virtual filesystem exists (checked before anything else is looked at).
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+static MOUNTS: Mutex<Mounts> = Mutex::new(Mounts { list: Vec::new(), shm_dev: 0 });
+
+const TMPFS_MAGIC: i64 = 0x0102_1994;
+const MEMFD_NAME: &[u8] = b"viewos-vfs:";
+
+struct Mounts {
+    list: Vec<Mount>,
+    /// `st_dev` of every memfd.
+    shm_dev: u64,
+}
+
+/// An inode's memfd and its inode number.
+struct Node {
+    fd: OwnedFd,
+    ino: u64,
+}
+
+struct Mount {
+    fs: MemFs,
+    nodes: HashMap<Ino, Node>,
+    by_ino: HashMap<u64, Ino>,
+    /// The `size=` limit in bytes.
+    size: u64,
+}
+
+/// Options of `--mount tmpfs:DST[:OPTS]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TmpfsOptions {
+    pub size: u64,
+    pub mode: u32,
+}
+
+impl Default for TmpfsOptions {
+    fn default() -> Self {
+        TmpfsOptions { size: 64 << 20, mode: 0o1777 }
+    }
+}
+
+impl TmpfsOptions {
+    /// `size=64M,mode=1777` (sizes with k, m, g suffixes; `%` of memory is not taken).
+    pub fn parse(opts: &str) -> Result<TmpfsOptions, String> {
+        let mut o = TmpfsOptions::default();
+        for kv in opts.split(',').filter(|s| !s.is_empty()) {
+            let (k, v) = kv.split_once('=').ok_or_else(|| format!("'{kv}': expected NAME=VALUE"))?;
+            match k {
+                "size" => {
+                    let (num, mul) = match v.char_indices().last() {
+                        Some((i, c)) if c.is_ascii_alphabetic() => (&v[..i], match c.to_ascii_lowercase() {
+                            'k' => 1u64 << 10,
+                            'm' => 1 << 20,
+                            'g' => 1 << 30,
+                            _ => return Err(format!("size={v}: unknown suffix '{c}' (k, m or g)")),
+                        }),
+                        _ => (v, 1),
+                    };
+                    let n: u64 = num.parse().map_err(|_| format!("size={v}: not a number"))?;
+                    o.size = n.checked_mul(mul).filter(|&s| s >= 4096).ok_or_else(|| format!("size={v}: out of range (at least 4k)"))?;
+                }
+                "mode" => {
+                    o.mode = u32::from_str_radix(v, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(|| format!("mode={v}: not an octal mode"))?;
+                }
+                _ => return Err(format!("unknown option '{k}' (size, mode)")),
+            }
+        }
+        Ok(o)
+    }
+}
+
+pub fn active() -> bool {
+    ACTIVE.load(Ordering::Relaxed)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// The calling thread's filesystem credentials (taken on from the guest for this call).
+fn cred() -> Cred {
+    let uid = sys::setfsuid(u32::MAX);
+    let gid = sys::setfsgid(u32::MAX);
+    Cred { uid, gid, groups: sys::thread_groups(), privileged: uid == 0 }
+}
+
+/// Makes a new, empty filesystem owned by the monitor's user; its host path.
+pub fn mount(opts: TmpfsOptions) -> std::io::Result<Vec<u8>> {
+    let mut all = MOUNTS.lock().expect("vfs lock");
+    let id = all.list.len();
+    // SAFETY: no arguments.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let fs = MemFs::new(0, opts.size, opts.mode, uid, gid, now());
+    let root = fs.root();
+    let mut m = Mount { fs, nodes: HashMap::new(), by_ino: HashMap::new(), size: opts.size };
+    m.attach(id, root).map_err(|e| std::io::Error::from_raw_os_error(i32::from(e.0)))?;
+    let st = sys::fstat_bytes(m.nodes[&root].fd.as_raw_fd())?;
+    all.shm_dev = u64::from_le_bytes(st[..8].try_into().expect("144 bytes"));
+    all.list.push(m);
+    ACTIVE.store(true, Ordering::Relaxed);
+    Ok(format!("{}/{id}", String::from_utf8_lossy(VIRTUAL_ROOT)).into_bytes())
+}
+
+impl Mount {
+    /// Gives inode `ino` its memfd.
+    fn attach(&mut self, id: usize, ino: Ino) -> Result<(), Errno> {
+        let name = [MEMFD_NAME, format!("{id}:{}", ino.0).as_bytes()].concat();
+        let fd = sys::memfd(&name).map_err(errno)?;
+        let st = sys::fstat_bytes(fd.as_raw_fd()).map_err(errno)?;
+        let st_ino = u64::from_le_bytes(st[8..16].try_into().expect("144 bytes"));
+        self.by_ino.insert(st_ino, ino);
+        self.nodes.insert(ino, Node { fd, ino: st_ino });
+        Ok(())
+    }
+
+    /// Drops the memfd of an inode the filesystem freed (open guest fds keep theirs).
+    fn forget_if_gone(&mut self, ino: Ino) {
+        if self.fs.kind(ino).is_none()
+            && let Some(n) = self.nodes.remove(&ino)
+        {
+            self.by_ino.remove(&n.ino);
+        }
+    }
+
+    /// Walks `comps` from the root: `ELOOP` at a symlink on the way (the view resolved
+    /// every symlink: one met now was made after the lookup), or at the end unless `nofollow`.
+    fn walk(&self, comps: &[&[u8]], nofollow: bool, cred: &Cred) -> Result<Ino, Errno> {
+        let mut cur = self.fs.root();
+        for c in comps {
+            if self.fs.kind(cur) == Some(Kind::Symlink) {
+                return Err(Errno::ELOOP);
+            }
+            cur = self.fs.lookup(cur, c, cred)?;
+        }
+        if !nofollow && self.fs.kind(cur) == Some(Kind::Symlink) {
+            return Err(Errno::ELOOP);
+        }
+        Ok(cur)
+    }
+
+    fn memfd(&self, ino: Ino) -> Result<i32, Errno> {
+        self.nodes.get(&ino).map(|n| n.fd.as_raw_fd()).ok_or(Errno::ESTALE)
+    }
+
+    fn is_file(&self, ino: Ino) -> bool {
+        self.fs.kind(ino) == Some(Kind::File)
+    }
+
+    fn st_ino(&self, ino: Ino) -> u64 {
+        self.nodes.get(&ino).map_or(ino.0, |n| n.ino)
+    }
+
+    /// `struct stat` of `ino`: a file's from its memfd, with the link count of the
+    /// namespace; other inodes' from the namespace, with their memfd's device and number.
+    fn stat(&self, ino: Ino) -> Result<[u8; 144], Errno> {
+        let s = self.fs.stat(ino)?;
+        let mut st = sys::fstat_bytes(self.memfd(ino)?).map_err(errno)?;
+        let put = |st: &mut [u8; 144], at: usize, v: &[u8]| st[at..at + v.len()].copy_from_slice(v);
+        put(&mut st, 16, &u64::from(s.nlink).to_le_bytes());
+        if !self.is_file(ino) {
+            put(&mut st, 24, &s.mode.to_le_bytes());
+            put(&mut st, 28, &s.uid.to_le_bytes());
+            put(&mut st, 32, &s.gid.to_le_bytes());
+            put(&mut st, 40, &s.rdev.to_le_bytes());
+            put(&mut st, 48, &s.size.to_le_bytes());
+            put(&mut st, 64, &s.blocks.to_le_bytes());
+            for (at, t) in [(72, s.atime), (88, s.mtime), (104, s.ctime)] {
+                put(&mut st, at, &(t / 1_000_000_000).to_le_bytes());
+                put(&mut st, at + 8, &(t % 1_000_000_000).to_le_bytes());
+            }
+        }
+        Ok(st)
+    }
+
+    /// `struct statx` of `ino`, built as [`Mount::stat`].
+    fn statx(&self, ino: Ino, flags: u32, mask: u32) -> Result<[u8; 256], Errno> {
+        let s = self.fs.stat(ino)?;
+        let mut st = sys::statx_bytes(self.memfd(ino)?, flags, mask).map_err(errno)?;
+        let put = |st: &mut [u8; 256], at: usize, v: &[u8]| st[at..at + v.len()].copy_from_slice(v);
+        put(&mut st, 16, &s.nlink.to_le_bytes());
+        if !self.is_file(ino) {
+            put(&mut st, 20, &s.uid.to_le_bytes());
+            put(&mut st, 24, &s.gid.to_le_bytes());
+            put(&mut st, 28, &(s.mode as u16).to_le_bytes());
+            put(&mut st, 40, &s.size.to_le_bytes());
+            put(&mut st, 48, &s.blocks.to_le_bytes());
+            for (at, t) in [(64, s.atime), (80, s.btime), (96, s.ctime), (112, s.mtime)] {
+                put(&mut st, at, &((t / 1_000_000_000) as i64).to_le_bytes());
+                put(&mut st, at + 8, &((t % 1_000_000_000) as u32).to_le_bytes());
+            }
+            put(&mut st, 128, &(((s.rdev >> 8) & 0xfff) as u32 | ((s.rdev >> 32) as u32 & !0xfff)).to_le_bytes());
+            put(&mut st, 132, &((s.rdev & 0xff) as u32 | ((s.rdev >> 12) as u32 & !0xff)).to_le_bytes());
+        }
+        Ok(st)
+    }
+
+    /// Bytes of file data in use (what the memfds hold).
+    fn used(&self) -> u64 {
+        self.nodes
+            .iter()
+            .filter(|(i, _)| self.is_file(**i))
+            .filter_map(|(_, n)| sys::fstat_bytes(n.fd.as_raw_fd()).ok())
+            .map(|st| u64::from_le_bytes(st[64..72].try_into().expect("144 bytes")) * 512)
+            .sum()
+    }
+}
+
+/// A path of ours, split: the mount, its components, and whether it ended with `/`.
+fn split(path: &[u8]) -> Option<(usize, Vec<&[u8]>, bool)> {
+    if !is_virtual(path) {
+        return None;
+    }
+    let rest = &path[VIRTUAL_ROOT.len() + 1..];
+    let mut parts = rest.split(|&b| b == b'/');
+    let id = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
+    let comps = parts.filter(|c| !c.is_empty() && *c != b".").collect();
+    Some((id, comps, path.ends_with(b"/")))
+}
+
+/// `/proc/TID/fd/N` exactly.
+fn proc_fd(path: &[u8]) -> Option<(i32, i32)> {
+    let rest = path.strip_prefix(b"/proc/")?;
+    let (tid, fd) = std::str::from_utf8(rest).ok()?.split_once("/fd/")?;
+    Some((tid.parse().ok()?, fd.parse().ok()?))
+}
+
+impl Mounts {
+    /// The mount and inode behind an open file of the monitor's (a guest's, duplicated).
+    fn of_file(&self, fd: i32) -> Option<(usize, Ino)> {
+        let st = sys::fstat_bytes(fd).ok()?;
+        if u64::from_le_bytes(st[..8].try_into().expect("144 bytes")) != self.shm_dev {
+            return None;
+        }
+        let st_ino = u64::from_le_bytes(st[8..16].try_into().expect("144 bytes"));
+        self.list.iter().enumerate().find_map(|(m, mt)| mt.by_ino.get(&st_ino).map(|&i| (m, i)))
+    }
+
+    /// The object `at` names, if it is ours: `None` for a real file.
+    fn node(&self, at: &HostTarget, tid: i32, nofollow: bool) -> Option<Result<(usize, Ino), Errno>> {
+        if at.magic {
+            let (t, fd) = proc_fd(&at.path)?;
+            let file = crate::perform::guest_file(if t > 0 { t } else { tid }, fd).ok()?;
+            return self.of_file(file.as_raw_fd()).map(Ok);
+        }
+        let (m, comps, slash) = split(&at.path)?;
+        let Some(mt) = self.list.get(m) else { return Some(Err(Errno::ENOENT)) };
+        Some(mt.walk(&comps, nofollow && !slash, &cred()).and_then(|ino| {
+            if slash && mt.fs.kind(ino) != Some(Kind::Dir) { Err(Errno::ENOTDIR) } else { Ok((m, ino)) }
+        }))
+    }
+
+    /// The directory `at` is to be made or removed in, and the final name.
+    fn parent<'a>(&self, at: &'a HostTarget) -> Option<Result<(usize, Ino, &'a [u8]), Errno>> {
+        let (m, mut comps, _) = split(&at.path)?;
+        let Some(mt) = self.list.get(m) else { return Some(Err(Errno::ENOENT)) };
+        // The mount's root itself: it is a mount point of the view.
+        let Some(name) = comps.pop() else { return Some(Err(Errno::EBUSY)) };
+        Some(mt.walk(&comps, false, &cred()).map(|d| (m, d, name)))
+    }
+}
+
+/// `lstat` of a path of ours, for the view's resolver. The directory holding the mounts
+/// is not one: no walk from a real `/proc` reaches them.
+pub fn lstat(path: &[u8]) -> Option<Result<viewos_path::Kind, Errno>> {
+    if path == VIRTUAL_ROOT || path.strip_suffix(b"/") == Some(VIRTUAL_ROOT) {
+        return Some(Err(Errno::ENOENT));
+    }
+    if !active() {
+        return None;
+    }
+    let all = MOUNTS.lock().expect("vfs lock");
+    let at = HostTarget { path: path.to_vec(), magic: false };
+    Some(all.node(&at, 0, true)?.map(|(m, ino)| match all.list[m].fs.kind(ino) {
+        Some(Kind::Dir) => viewos_path::Kind::Dir,
+        Some(Kind::Symlink) => viewos_path::Kind::Symlink,
+        _ => viewos_path::Kind::Other,
+    }))
+}
+
+/// `readlink` of a path of ours, for the view's resolver.
+pub fn readlink(path: &[u8]) -> Option<Result<Vec<u8>, Errno>> {
+    if !active() {
+        return None;
+    }
+    let all = MOUNTS.lock().expect("vfs lock");
+    let at = HostTarget { path: path.to_vec(), magic: false };
+    Some(all.node(&at, 0, true)?.and_then(|(m, ino)| all.list[m].fs.readlink(ino)))
+}
+
+/// Search permission on directory `path` of ours, as `chdir` checks it.
+pub fn may_enter(path: &[u8]) -> Result<(), Errno> {
+    let all = MOUNTS.lock().expect("vfs lock");
+    let at = HostTarget { path: path.to_vec(), magic: false };
+    let (m, ino) = all.node(&at, 0, false).ok_or(Errno::ENOENT)??;
+    let fs = &all.list[m].fs;
+    if fs.kind(ino) != Some(Kind::Dir) {
+        return Err(Errno::ENOTDIR);
+    }
+    fs.access(ino, 1, &cred())
+}
+
+/// The host path of guest `tid`'s fd `fd` if it is a file of ours (`None`: a real file).
+/// An inode without a name anymore has none (`ENOENT`).
+pub fn fd_path(tid: i32, fd: i32) -> Option<Result<Vec<u8>, Errno>> {
+    let file = crate::perform::guest_file(tid, fd).ok()?;
+    let all = MOUNTS.lock().expect("vfs lock");
+    let (m, ino) = all.of_file(file.as_raw_fd())?;
+    Some(all.list[m].fs.path_of(ino).map(|p| [format!("{}/{m}", String::from_utf8_lossy(VIRTUAL_ROOT)).as_bytes(), &p].concat()).ok_or(Errno::ENOENT))
+}
+
+/// Whether the name `/proc/TID/fd/N` shows could be one of ours (a memfd of the monitor's).
+pub fn maybe_ours(link: &[u8]) -> bool {
+    active() && link.strip_prefix(b"/memfd:").is_some_and(|n| n.starts_with(MEMFD_NAME))
+}
+
+fn reopen(fd: i32, flags: i32) -> Result<OwnedFd, Errno> {
+    sys::openat2(libc::AT_FDCWD, format!("/proc/self/fd/{fd}").as_bytes(), (flags | libc::O_CLOEXEC) as u64, 0, 0).map_err(errno)
+}
+
+/// Opens `op` (a `HostOp::Open`) if its target is ours: `None` for a real one.
+pub fn open(op: &HostOp) -> Option<Result<OwnedFd, Errno>> {
+    let HostOp::Open { at, flags, mode, umask, .. } = op else { return None };
+    split(&at.path)?;
+    let mut all = MOUNTS.lock().expect("vfs lock");
+    Some(open_in(&mut all, at, *flags as i32, (*mode as u32) & !*umask & 0o7777))
+}
+
+fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32) -> Result<OwnedFd, Errno> {
+    let cred = cred();
+    let (m, comps, slash) = split(&at.path).ok_or(Errno::ENOENT)?;
+    let mt = all.list.get_mut(m).ok_or(Errno::ENOENT)?;
+    let acc = flags & libc::O_ACCMODE;
+    let creating = flags & libc::O_CREAT != 0;
+    // What the reopen of a memfd takes of the guest's flags.
+    let keep = flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_DIRECTORY | libc::O_NOCTTY);
+    if flags & libc::O_TMPFILE == libc::O_TMPFILE {
+        // An unnamed file in a directory of ours: a memfd of its own, never linked into
+        // the namespace (`linkat` of it is EXDEV: see ARCHITECTURE.md).
+        let dir = mt.walk(&comps, false, &cred)?;
+        if mt.fs.kind(dir) != Some(Kind::Dir) {
+            return Err(Errno::ENOTDIR);
+        }
+        mt.fs.access(dir, 3, &cred)?;
+        if acc == libc::O_RDONLY {
+            return Err(Errno::EINVAL);
+        }
+        let fd = sys::memfd(b"viewos-tmpfile").map_err(errno)?;
+        let file = reopen(fd.as_raw_fd(), keep & !libc::O_TMPFILE)?;
+        sys::fchmod(fd.as_raw_fd(), mode).map_err(errno)?;
+        return Ok(file);
+    }
+    let (dir_comps, name) = match comps.split_last() {
+        Some((name, dir)) => (dir.to_vec(), Some(*name)),
+        None => (Vec::new(), None),
+    };
+    let dir = mt.walk(&dir_comps, false, &cred)?;
+    let found = match name {
+        None => Ok(dir),
+        Some(n) => mt.fs.lookup(dir, n, &cred),
+    };
+    let ino = match found {
+        Ok(ino) => {
+            if creating && flags & libc::O_EXCL != 0 {
+                return Err(Errno::EEXIST);
+            }
+            ino
+        }
+        Err(Errno::ENOENT) if creating && name.is_some() => {
+            if slash || flags & libc::O_DIRECTORY != 0 {
+                return Err(Errno::EISDIR);
+            }
+            let name = name.expect("checked");
+            let ino = mt.fs.create(dir, name, Kind::File, mode, &cred, now())?;
+            if let Err(e) = mt.attach(m, ino) {
+                let _ = mt.fs.unlink(dir, name, &Cred::root(), now());
+                mt.forget_if_gone(ino);
+                return Err(e);
+            }
+            let fd = mt.memfd(ino)?;
+            // Opened before its mode is set: its creator may write a file it makes read-only.
+            let file = reopen(fd, keep)?;
+            let gid = mt.fs.stat(ino)?.gid;
+            sys::fchmod(fd, mode).map_err(errno)?;
+            if gid != cred.gid {
+                // The group of a set-group-ID directory.
+                let _ = sys::fchown_empty(fd, u32::MAX, gid);
+            }
+            return Ok(file);
+        }
+        Err(e) => return Err(e),
+    };
+    match mt.fs.kind(ino) {
+        Some(Kind::Symlink) => Err(Errno::ELOOP),
+        Some(Kind::Dir) => {
+            if acc != libc::O_RDONLY || creating {
+                return Err(Errno::EISDIR);
+            }
+            mt.fs.access(ino, 4, &cred)?;
+            reopen(mt.memfd(ino)?, libc::O_RDONLY | (flags & libc::O_NONBLOCK))
+        }
+        Some(Kind::File) => {
+            if slash || flags & libc::O_DIRECTORY != 0 {
+                return Err(Errno::ENOTDIR);
+            }
+            // The kernel checks the file's permissions for the guest (whose credentials
+            // this thread holds) and truncates it for O_TRUNC.
+            reopen(mt.memfd(ino)?, keep)
+        }
+        // Nothing behind a device node, FIFO or socket of ours yet.
+        Some(_) => Err(Errno::ENXIO),
+        None => Err(Errno::ENOENT),
+    }
+}
+
+/// Makes non-open op `op` if it acts on something of ours: `None` for a real target.
+pub fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) -> Option<Result<u64, Errno>> {
+    let mut all = MOUNTS.lock().expect("vfs lock");
+    let all = &mut *all;
+    let cred = cred();
+    let t = now();
+    Some(match op {
+        HostOp::Stat { at, nofollow, .. } | HostOp::Identify { at, nofollow } => all.node(at, tid, *nofollow)?.and_then(|(m, ino)| {
+            *out = all.list[m].stat(ino)?.to_vec();
+            Ok(0)
+        }),
+        HostOp::Statx { at, nofollow, flags, mask, .. } => all.node(at, tid, *nofollow)?.and_then(|(m, ino)| {
+            *out = all.list[m].statx(ino, *flags, *mask)?.to_vec();
+            Ok(0)
+        }),
+        HostOp::Access { at, nofollow, mode, flags } => all.node(at, tid, *nofollow)?.and_then(|(m, ino)| {
+            let mt = &all.list[m];
+            if mt.is_file(ino) {
+                sys::faccess_empty(mt.memfd(ino)?, *mode, *flags).map_err(errno).map(|()| 0)
+            } else if mode & 7 == 0 {
+                Ok(0)
+            } else {
+                mt.fs.access(ino, mode & 7, &cred).map(|()| 0)
+            }
+        }),
+        HostOp::Readlink { at, buf, size } => all.node(at, tid, true)?.and_then(|(m, ino)| {
+            let mut target = all.list[m].fs.readlink(ino)?;
+            target.truncate(*size as usize);
+            mem.write(GuestAddr(*buf), &target)?;
+            Ok(target.len() as u64)
+        }),
+        HostOp::Statfs { at, out: addr } => all.node(at, tid, false)?.and_then(|(m, _)| {
+            let mt = &all.list[m];
+            let s = mt.fs.statfs();
+            let blocks = mt.size / 4096;
+            let free = blocks.saturating_sub(mt.used().div_ceil(4096));
+            let mut st = [0u8; 120];
+            let words: [i64; 10] = [TMPFS_MAGIC, 4096, blocks as i64, free as i64, free as i64, s.files as i64, s.ffree as i64, 0, s.namelen as i64, 4096];
+            for (i, w) in words.iter().enumerate() {
+                st[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+            }
+            // f_fsid: the mount's number; f_flags: ST_NOSUID|ST_NODEV stay off, as for tmpfs.
+            st[56..60].copy_from_slice(&(m as u32 + 1).to_le_bytes());
+            st[80..88].copy_from_slice(&0x20i64.to_le_bytes()); // ST_VALID
+            mem.write(GuestAddr(*addr), &st)?;
+            Ok(0)
+        }),
+        HostOp::Mkdir { at, mode, umask } => all.parent(at)?.and_then(|(m, dir, name)| {
+            let mt = &mut all.list[m];
+            let ino = mt.fs.create(dir, name, Kind::Dir, mode & !umask & 0o7777, &cred, t)?;
+            attach_or_undo(mt, m, dir, name, ino, true)
+        }),
+        HostOp::Mknod { at, mode, dev, umask } => all.parent(at)?.and_then(|(m, dir, name)| {
+            let kind = match mode & libc::S_IFMT {
+                0 | libc::S_IFREG => Kind::File,
+                libc::S_IFIFO => Kind::Fifo,
+                libc::S_IFSOCK => Kind::Socket,
+                libc::S_IFCHR => Kind::Char(*dev),
+                libc::S_IFBLK => Kind::Block(*dev),
+                _ => return Err(Errno::EINVAL),
+            };
+            let perm = mode & !umask & 0o7777;
+            let mt = &mut all.list[m];
+            let ino = mt.fs.create(dir, name, kind, perm, &cred, t)?;
+            attach_or_undo(mt, m, dir, name, ino, false)?;
+            if kind == Kind::File {
+                sys::fchmod(mt.memfd(ino)?, perm).map_err(errno)?;
+            }
+            Ok(0)
+        }),
+        HostOp::Symlink { target, at } => all.parent(at)?.and_then(|(m, dir, name)| {
+            let mt = &mut all.list[m];
+            let ino = mt.fs.symlink(dir, name, target, &cred, t)?;
+            attach_or_undo(mt, m, dir, name, ino, false)
+        }),
+        HostOp::Unlink { at, rmdir } => all.parent(at)?.and_then(|(m, dir, name)| {
+            let mt = &mut all.list[m];
+            let victim = mt.fs.lookup(dir, name, &cred)?;
+            if *rmdir { mt.fs.rmdir(dir, name, &cred, t) } else { mt.fs.unlink(dir, name, &cred, t) }?;
+            mt.forget_if_gone(victim);
+            Ok(0)
+        }),
+        HostOp::Rename { from, to, flags } => match (all.parent(from), all.parent(to)) {
+            (None, None) => return None,
+            (Some(Ok((fm, fdir, fname))), Some(Ok((tm, tdir, tname)))) if fm == tm => {
+                let mt = &mut all.list[fm];
+                let victim = mt.fs.lookup(tdir, tname, &cred).ok();
+                mt.fs.rename(fdir, fname, tdir, tname, *flags, &cred, t).map(|()| {
+                    if let Some(v) = victim {
+                        mt.forget_if_gone(v);
+                    }
+                    0
+                })
+            }
+            (Some(Err(e)), _) | (_, Some(Err(e))) => Err(e),
+            _ => Err(Errno::EXDEV),
+        },
+        HostOp::Link { from, to } => {
+            let src = all.node(from, tid, !from.magic);
+            match (src, all.parent(to)) {
+                (None, None) => return None,
+                (Some(Ok((fm, ino))), Some(Ok((tm, dir, name)))) if fm == tm => all.list[tm].fs.link(ino, dir, name, &cred, t).map(|()| 0),
+                (Some(Err(e)), _) | (_, Some(Err(e))) => Err(e),
+                _ => Err(Errno::EXDEV),
+            }
+        }
+        HostOp::Chmod { at, mode, nofollow } => all.node(at, tid, *nofollow)?.and_then(|(m, ino)| {
+            let mt = &mut all.list[m];
+            if mt.is_file(ino) {
+                sys::fchmod(mt.memfd(ino)?, *mode).map_err(errno)?;
+                // The namespace's copy, for the checks it makes on the file (sticky, xattrs).
+                let _ = mt.fs.chmod(ino, *mode, &Cred::root(), t);
+                Ok(0)
+            } else if mt.fs.kind(ino) == Some(Kind::Symlink) {
+                Err(Errno::EOPNOTSUPP)
+            } else {
+                mt.fs.chmod(ino, *mode, &cred, t).map(|()| 0)
+            }
+        }),
+        HostOp::Chown { at, uid, gid, nofollow } => all.node(at, tid, *nofollow)?.and_then(|(m, ino)| {
+            let mt = &mut all.list[m];
+            if mt.is_file(ino) {
+                sys::fchown_empty(mt.memfd(ino)?, *uid, *gid).map_err(errno)?;
+                let _ = mt.fs.chown(ino, *uid, *gid, &Cred::root(), t);
+                Ok(0)
+            } else {
+                mt.fs.chown(ino, *uid, *gid, &cred, t).map(|()| 0)
+            }
+        }),
+        HostOp::Utimens { at, times, nofollow } => all.node(at, tid, *nofollow)?.and_then(|(m, ino)| {
+            let mt = &mut all.list[m];
+            if mt.is_file(ino) {
+                return sys::utimens_empty(mt.memfd(ino)?, times.as_ref()).map_err(errno).map(|()| 0);
+            }
+            const UTIME_NOW: i64 = (1 << 30) - 1;
+            const UTIME_OMIT: i64 = (1 << 30) - 2;
+            let pick = |sec: i64, nsec: i64| -> Result<Option<u64>, Errno> {
+                match nsec {
+                    UTIME_OMIT => Ok(None),
+                    UTIME_NOW => Ok(Some(t)),
+                    n if !(0..1_000_000_000).contains(&n) => Err(Errno::EINVAL),
+                    n => Ok(Some((sec.max(0) as u64).saturating_mul(1_000_000_000).saturating_add(n as u64))),
+                }
+            };
+            let (a, mt_, to_now) = match times {
+                None => (Some(t), Some(t), true),
+                Some([as_, an, ms, mn]) => (pick(*as_, *an)?, pick(*ms, *mn)?, *an == UTIME_NOW && *mn == UTIME_NOW),
+            };
+            mt.fs.utimens(ino, a, mt_, to_now, &cred, t).map(|()| 0)
+        }),
+        HostOp::Truncate { at, len } => all.node(at, tid, false)?.and_then(|(m, ino)| {
+            let mt = &all.list[m];
+            match mt.fs.kind(ino) {
+                Some(Kind::File) => {}
+                Some(Kind::Dir) => return Err(Errno::EISDIR),
+                _ => return Err(Errno::EINVAL),
+            }
+            let fd = reopen(mt.memfd(ino)?, libc::O_WRONLY | libc::O_NONBLOCK)?;
+            sys::ftruncate(fd.as_raw_fd(), *len).map_err(errno).map(|()| 0)
+        }),
+        HostOp::Getdents { fd, buf, count, legacy, edit } => {
+            let dir = crate::perform::guest_file(tid, *fd).ok()?;
+            let (m, ino) = all.of_file(dir.as_raw_fd())?;
+            getdents(&all.list[m], ino, &dir, *count, *legacy, edit).and_then(|data| {
+                mem.write(GuestAddr(*buf), &data)?;
+                Ok(data.len() as u64)
+            })
+        }
+        HostOp::Xattr { at, nofollow, call } => all.node(at, tid, *nofollow)?.and_then(|(m, ino)| {
+            let fs = &mut all.list[m].fs;
+            let give = |mem: &mut dyn GuestMem, data: &[u8], buf: u64, size: u64| -> Result<u64, Errno> {
+                if size > 0 {
+                    if (data.len() as u64) > size {
+                        return Err(Errno::ERANGE);
+                    }
+                    mem.write(GuestAddr(buf), data)?;
+                }
+                Ok(data.len() as u64)
+            };
+            match call {
+                XattrCall::Get { name, buf, size } => {
+                    let v = fs.getxattr(ino, name)?;
+                    give(mem, &v, *buf, *size)
+                }
+                XattrCall::List { buf, size } => {
+                    let names: Vec<u8> = fs.listxattr(ino)?.into_iter().flat_map(|mut n| {
+                        n.push(0);
+                        n
+                    }).collect();
+                    give(mem, &names, *buf, *size)
+                }
+                XattrCall::Set { name, value, flags } => fs.setxattr(ino, name, value, *flags, &cred, t).map(|()| 0),
+                XattrCall::Remove { name } => fs.removexattr(ino, name, &cred, t).map(|()| 0),
+            }
+        }),
+        HostOp::Open { .. } | HostOp::OpenMemory { .. } | HostOp::ReadFile { .. } => return None,
+    })
+}
+
+/// After making inode `ino` as `name` in `dir`: its memfd, or the inode undone.
+fn attach_or_undo(mt: &mut Mount, m: usize, dir: Ino, name: &[u8], ino: Ino, is_dir: bool) -> Result<u64, Errno> {
+    if let Err(e) = mt.attach(m, ino) {
+        let root = Cred::root();
+        let _ = if is_dir { mt.fs.rmdir(dir, name, &root, now()) } else { mt.fs.unlink(dir, name, &root, now()) };
+        mt.forget_if_gone(ino);
+        return Err(e);
+    }
+    Ok(0)
+}
+
+/// One batch of directory `dir`'s listing, read from the cookie the guest's open file
+/// holds as its position, which then moves past what was returned.
+fn getdents(mt: &Mount, dir: Ino, file: &OwnedFd, count: u64, legacy: bool, edit: &Listing) -> Result<Vec<u8>, Errno> {
+    if mt.fs.kind(dir) != Some(Kind::Dir) {
+        return Err(Errno::ENOTDIR);
+    }
+    let from = sys::tell(file.as_raw_fd()).map_err(errno)?;
+    let cap = count.min(1 << 20) as usize;
+    let mut data = Vec::new();
+    let mut next = from;
+    for e in mt.fs.readdir(dir, from)? {
+        let ino = mt.st_ino(e.ino);
+        let rec = record(ino, e.next, &e.name, e.dtype, legacy);
+        if data.len() + rec.len() > cap {
+            if data.is_empty() {
+                return Err(Errno::EINVAL);
+            }
+            break;
+        }
+        data.extend_from_slice(&rec);
+        next = e.next;
+    }
+    let shown = edit.apply_on(&data, from == 0, cap as u64, legacy, None).unwrap_or(data);
+    sys::seek(file.as_raw_fd(), next).map_err(errno)?;
+    Ok(shown)
+}
+
+/// A `linux_dirent64` record (or the legacy `linux_dirent`, type in its last byte).
+fn record(ino: u64, off: u64, name: &[u8], dtype: u8, legacy: bool) -> Vec<u8> {
+    let head = if legacy { 18 } else { 19 };
+    let len = (head + name.len() + 1 + usize::from(legacy)).next_multiple_of(8);
+    let mut r = vec![0u8; len];
+    r[0..8].copy_from_slice(&ino.to_le_bytes());
+    r[8..16].copy_from_slice(&off.to_le_bytes());
+    r[16..18].copy_from_slice(&(len as u16).to_le_bytes());
+    if legacy {
+        r[18..18 + name.len()].copy_from_slice(name);
+        r[len - 1] = dtype;
+    } else {
+        r[18] = dtype;
+        r[19..19 + name.len()].copy_from_slice(name);
+    }
+    r
+}
