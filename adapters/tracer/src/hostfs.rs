@@ -36,7 +36,13 @@ impl Fs for HostFs {
         {
             return r;
         }
-        std::fs::read_link(std::ffi::OsStr::from_bytes(host.as_bytes())).map(|p| p.into_os_string().into_vec()).map_err(errno)
+        let link = std::fs::read_link(std::ffi::OsStr::from_bytes(host.as_bytes())).map(|p| p.into_os_string().into_vec()).map_err(errno)?;
+        if crate::vfs::maybe_ours(&link)
+            && let Some(target) = crate::vfs::magic_target(host.as_bytes())
+        {
+            return Ok(target);
+        }
+        Ok(link)
     }
 }
 
@@ -64,7 +70,8 @@ impl Host for HostFs {
 
     fn file_contains(&self, host: &HostPath, needle: &[u8]) -> bool {
         use std::io::Read;
-        let Ok(f) = std::fs::File::open(std::ffi::OsStr::from_bytes(host.as_bytes())) else { return false };
+        let path = crate::vfs::exec_path(host.as_bytes()).unwrap_or_else(|| host.as_bytes().to_vec());
+        let Ok(f) = std::fs::File::open(std::ffi::OsStr::from_bytes(&path)) else { return false };
         let mut data = Vec::new();
         // Loaders are a few hundred KiB; anything much larger is not one.
         if f.take(16 << 20).read_to_end(&mut data).is_err() || needle.is_empty() {
@@ -95,7 +102,9 @@ impl Host for HostFs {
     fn read_head(&self, host: &HostPath) -> Vec<u8> {
         use std::io::Read;
         let mut head = Vec::with_capacity(4096);
-        if let Ok(f) = std::fs::File::open(std::ffi::OsStr::from_bytes(host.as_bytes())) {
+        // A file of the monitor's own filesystems is read through the monitor's fd of it.
+        let path = crate::vfs::exec_path(host.as_bytes()).unwrap_or_else(|| host.as_bytes().to_vec());
+        if let Ok(f) = std::fs::File::open(std::ffi::OsStr::from_bytes(&path)) {
             let _ = f.take(4096).read_to_end(&mut head);
         }
         head

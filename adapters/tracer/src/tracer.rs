@@ -407,6 +407,17 @@ impl Tracer {
         self.apply(tid, call, d);
     }
 
+    /// Has thread `tid` open `file` itself, through the monitor's fd, with `flags`.
+    fn serve(&mut self, tid: i32, call: Syscall, file: std::os::fd::OwnedFd, flags: i32) {
+        let mut path = format!("/proc/{}/fd/{}", std::process::id(), std::os::fd::AsRawFd::as_raw_fd(&file)).into_bytes();
+        path.push(0);
+        self.served.insert(tid, file);
+        let args = SyscallArgs([libc::AT_FDCWD as i64 as u64, 0, flags as u64, 0, 0, 0]);
+        let scratch = vec![Scratch { arg: 1, data: path, relocs: Vec::new() }];
+        let d = Disposition::Rewrite { nr: Some(Sysno(nr::OPENAT)), args, scratch, inspect: false };
+        self.apply(tid, call, d);
+    }
+
     fn apply(&mut self, tid: i32, call: Syscall, d: Disposition) {
         match d {
             Disposition::Pass { inspect } => {
@@ -418,6 +429,28 @@ impl Tracer {
             Disposition::Emulate(r) => self.finish_emulated(tid, r),
             // Parked by `on_seccomp`; resumed when its completion arrives.
             Disposition::Block => {}
+            // An open of a file of the monitor's own filesystems: the monitor opens it, and
+            // the thread opens that through the monitor's fd.
+            Disposition::Perform { op: op @ HostOp::Open { .. }, creds, .. } if crate::vfs::active() && op_is_virtual(&op) => {
+                let opened = match crate::perform::AsGuest::new(creds.map(|t| t.0)) {
+                    Err(e) => Err(e),
+                    Ok(_as_guest) => crate::perform::open(&op),
+                };
+                match opened {
+                    Ok(crate::perform::Opened::Ready(file)) => {
+                        let HostOp::Open { flags, .. } = op else { unreachable!("matched above") };
+                        let flags = flags as i32;
+                        let keep = if flags & libc::O_PATH != 0 {
+                            libc::O_PATH
+                        } else {
+                            flags & (libc::O_ACCMODE | libc::O_APPEND | libc::O_NONBLOCK | libc::O_SYNC | libc::O_DSYNC | libc::O_DIRECT | libc::O_NOATIME)
+                        };
+                        self.serve(tid, call, file, keep | (flags & libc::O_CLOEXEC));
+                    }
+                    Ok(_) => self.finish_emulated(tid, Err(Errno::EIO)),
+                    Err(e) => self.finish_emulated(tid, Err(e)),
+                }
+            }
             Disposition::Perform { op, creds, lexical } => match op.as_rewrite() {
                 // The guest will open itself, and could not ask again: decide in full first.
                 Some(_) if lexical => {
@@ -446,16 +479,7 @@ impl Tracer {
                         Ran::Install(last @ HostOp::OpenMemory { .. }) => {
                             let flags = libc::O_RDONLY | if last.cloexec() { libc::O_CLOEXEC } else { 0 };
                             match crate::perform::open(&last) {
-                                Ok(crate::perform::Opened::Ready(file)) => {
-                                    // The thread opens it itself, through the monitor's fd.
-                                    let mut path = format!("/proc/{}/fd/{}", std::process::id(), std::os::fd::AsRawFd::as_raw_fd(&file)).into_bytes();
-                                    path.push(0);
-                                    self.served.insert(tid, file);
-                                    let args = SyscallArgs([libc::AT_FDCWD as i64 as u64, 0, flags as u64, 0, 0, 0]);
-                                    let scratch = vec![Scratch { arg: 1, data: path, relocs: Vec::new() }];
-                                    let d = Disposition::Rewrite { nr: Some(Sysno(nr::OPENAT)), args, scratch, inspect: false };
-                                    self.apply(tid, call, d);
-                                }
+                                Ok(crate::perform::Opened::Ready(file)) => self.serve(tid, call, file, flags),
                                 Ok(_) => self.finish_emulated(tid, Err(Errno::EIO)),
                                 Err(e) => self.finish_emulated(tid, Err(e)),
                             }
@@ -465,7 +489,19 @@ impl Tracer {
                     }
                 }
             },
-            Disposition::Rewrite { nr, mut args, scratch, inspect } => {
+            Disposition::Rewrite { nr, mut args, mut scratch, inspect } => {
+                if crate::vfs::active() && matches!(call.sysno().0, nr::EXECVE | nr::EXECVEAT) {
+                    // A program (or interpreter) of the monitor's own filesystems: the kernel
+                    // runs it through the monitor's fd of it.
+                    for s in &mut scratch {
+                        if s.relocs.is_empty()
+                            && let Some(path) = s.data.strip_suffix(b"\0").and_then(crate::vfs::exec_path)
+                        {
+                            s.data = path;
+                            s.data.push(0);
+                        }
+                    }
+                }
                 let Ok(mut regs) = sys::get_regs(tid) else { return };
                 if !scratch.is_empty() {
                     let Some(&base) = self.scratch.get(&tid) else {
@@ -588,4 +624,9 @@ impl Tracer {
         }
         self.resume(tid, 0);
     }
+}
+
+/// Whether open `op` names a file of the monitor's own filesystems.
+fn op_is_virtual(op: &HostOp) -> bool {
+    matches!(op, HostOp::Open { at, .. } if viewos_core::hostop::is_virtual(&at.path))
 }

@@ -53,7 +53,13 @@ struct Mount {
     by_ino: HashMap<u64, Ino>,
     /// The `size=` limit in bytes.
     size: u64,
+    /// The last host path of files whose last name went (by memfd inode number), for
+    /// `/proc/PID/fd/N` of a guest that still has one open: `PATH (deleted)`, as the
+    /// kernel shows it. Bounded: the oldest are forgotten.
+    gone: HashMap<u64, Vec<u8>>,
 }
+
+const GONE_MAX: usize = 4096;
 
 /// Options of `--mount tmpfs:DST[:OPTS]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,7 +127,7 @@ pub fn mount(opts: TmpfsOptions) -> std::io::Result<Vec<u8>> {
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     let fs = MemFs::new(0, opts.size, opts.mode, uid, gid, now());
     let root = fs.root();
-    let mut m = Mount { fs, nodes: HashMap::new(), by_ino: HashMap::new(), size: opts.size };
+    let mut m = Mount { fs, nodes: HashMap::new(), by_ino: HashMap::new(), size: opts.size, gone: HashMap::new() };
     m.attach(id, root).map_err(|e| std::io::Error::from_raw_os_error(i32::from(e.0)))?;
     let st = sys::fstat_bytes(m.nodes[&root].fd.as_raw_fd())?;
     all.shm_dev = u64::from_le_bytes(st[..8].try_into().expect("144 bytes"));
@@ -142,12 +148,17 @@ impl Mount {
         Ok(())
     }
 
-    /// Drops the memfd of an inode the filesystem freed (open guest fds keep theirs).
-    fn forget_if_gone(&mut self, ino: Ino) {
+    /// Drops the memfd of an inode the filesystem freed (open guest fds keep theirs);
+    /// `last` is the host path its last name had.
+    fn forget_if_gone(&mut self, ino: Ino, last: &[u8]) {
         if self.fs.kind(ino).is_none()
             && let Some(n) = self.nodes.remove(&ino)
         {
             self.by_ino.remove(&n.ino);
+            if self.gone.len() >= GONE_MAX {
+                self.gone.clear();
+            }
+            self.gone.insert(n.ino, last.to_vec());
         }
     }
 
@@ -246,6 +257,12 @@ fn split(path: &[u8]) -> Option<(usize, Vec<&[u8]>, bool)> {
     Some((id, comps, path.ends_with(b"/")))
 }
 
+/// `path` without trailing slashes.
+fn trim(path: &[u8]) -> &[u8] {
+    let n = path.len() - path.iter().rev().take_while(|&&b| b == b'/').count();
+    &path[..n.max(1)]
+}
+
 /// `/proc/TID/fd/N` exactly.
 fn proc_fd(path: &[u8]) -> Option<(i32, i32)> {
     let rest = path.strip_prefix(b"/proc/")?;
@@ -337,6 +354,38 @@ pub fn fd_path(tid: i32, fd: i32) -> Option<Result<Vec<u8>, Errno>> {
     Some(all.list[m].fs.path_of(ino).map(|p| [format!("{}/{m}", String::from_utf8_lossy(VIRTUAL_ROOT)).as_bytes(), &p].concat()).ok_or(Errno::ENOENT))
 }
 
+/// The path through which the kernel reaches regular file `host` of ours for `execve`:
+/// the monitor's own fd of it (`/proc/MONITOR/fd/N`). `None`: not ours.
+pub fn exec_path(host: &[u8]) -> Option<Vec<u8>> {
+    split(host)?;
+    let all = MOUNTS.lock().expect("vfs lock");
+    let at = HostTarget { path: host.to_vec(), magic: false };
+    let (m, ino) = all.node(&at, 0, false)?.ok()?;
+    let mt = &all.list[m];
+    // Anything else fails in the kernel as it should (EACCES for a directory).
+    if !mt.is_file(ino) {
+        return None;
+    }
+    Some(format!("/proc/{}/fd/{}", std::process::id(), mt.memfd(ino).ok()?).into_bytes())
+}
+
+/// What `readlink` of magic link `link` (`/proc/PID/fd/N`, `/proc/PID/task/TID/fd/N`)
+/// shows when the file is ours: its host path, or `PATH (deleted)` for a file whose last
+/// name went. `None`: not ours.
+pub fn magic_target(link: &[u8]) -> Option<Vec<u8>> {
+    // The object the link leads to (`/proc/PID/fd/N`, `/proc/PID/exe`...).
+    let file = sys::openat2(libc::AT_FDCWD, link, (libc::O_PATH | libc::O_CLOEXEC) as u64, 0, 0).ok()?;
+    let all = MOUNTS.lock().expect("vfs lock");
+    if let Some((m, ino)) = all.of_file(file.as_raw_fd()) {
+        let p = all.list[m].fs.path_of(ino)?;
+        return Some([format!("{}/{m}", String::from_utf8_lossy(VIRTUAL_ROOT)).as_bytes(), &p].concat());
+    }
+    let st = sys::fstat_bytes(file.as_raw_fd()).ok()?;
+    let st_ino = u64::from_le_bytes(st[8..16].try_into().expect("144 bytes"));
+    let last = all.list.iter().find_map(|m| m.gone.get(&st_ino))?;
+    Some([last.as_slice(), b" (deleted)"].concat())
+}
+
 /// Whether the name `/proc/TID/fd/N` shows could be one of ours (a memfd of the monitor's).
 pub fn maybe_ours(link: &[u8]) -> bool {
     active() && link.strip_prefix(b"/memfd:").is_some_and(|n| n.starts_with(MEMFD_NAME))
@@ -402,7 +451,7 @@ fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32) -> Result<O
             let ino = mt.fs.create(dir, name, Kind::File, mode, &cred, now())?;
             if let Err(e) = mt.attach(m, ino) {
                 let _ = mt.fs.unlink(dir, name, &Cred::root(), now());
-                mt.forget_if_gone(ino);
+                mt.forget_if_gone(ino, b"");
                 return Err(e);
             }
             let fd = mt.memfd(ino)?;
@@ -418,6 +467,16 @@ fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32) -> Result<O
         }
         Err(e) => return Err(e),
     };
+    if flags & libc::O_PATH != 0 {
+        // A handle on the inode itself (a symlink's too, with O_NOFOLLOW): no permission
+        // on the file is needed, and none of the other flags apply.
+        return match mt.fs.kind(ino) {
+            Some(Kind::Symlink) if flags & libc::O_NOFOLLOW == 0 => Err(Errno::ELOOP),
+            Some(k) if k != Kind::Dir && (slash || flags & libc::O_DIRECTORY != 0) => Err(Errno::ENOTDIR),
+            Some(_) => reopen(mt.memfd(ino)?, libc::O_PATH),
+            None => Err(Errno::ENOENT),
+        };
+    }
     match mt.fs.kind(ino) {
         Some(Kind::Symlink) => Err(Errno::ELOOP),
         Some(Kind::Dir) => {
@@ -520,7 +579,7 @@ pub fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) ->
             let mt = &mut all.list[m];
             let victim = mt.fs.lookup(dir, name, &cred)?;
             if *rmdir { mt.fs.rmdir(dir, name, &cred, t) } else { mt.fs.unlink(dir, name, &cred, t) }?;
-            mt.forget_if_gone(victim);
+            mt.forget_if_gone(victim, trim(&at.path));
             Ok(0)
         }),
         HostOp::Rename { from, to, flags } => match (all.parent(from), all.parent(to)) {
@@ -530,7 +589,7 @@ pub fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) ->
                 let victim = mt.fs.lookup(tdir, tname, &cred).ok();
                 mt.fs.rename(fdir, fname, tdir, tname, *flags, &cred, t).map(|()| {
                     if let Some(v) = victim {
-                        mt.forget_if_gone(v);
+                        mt.forget_if_gone(v, trim(&to.path));
                     }
                     0
                 })
@@ -645,7 +704,7 @@ fn attach_or_undo(mt: &mut Mount, m: usize, dir: Ino, name: &[u8], ino: Ino, is_
     if let Err(e) = mt.attach(m, ino) {
         let root = Cred::root();
         let _ = if is_dir { mt.fs.rmdir(dir, name, &root, now()) } else { mt.fs.unlink(dir, name, &root, now()) };
-        mt.forget_if_gone(ino);
+        mt.forget_if_gone(ino, b"");
         return Err(e);
     }
     Ok(0)
