@@ -30,6 +30,8 @@ need fakeroot fakeroot
 need cpio cpio
 need make make
 need dpkg-deb dpkg
+need sqlite3 sqlite3
+need pytest-3 python3-pytest
 
 # A minimal Debian root for `dpkg -i` under `-0 -r` (adapters/viewos/tests/fakeroot.rs):
 # the .deb files of dpkg and what it runs, downloaded once.
