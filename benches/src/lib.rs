@@ -3,7 +3,7 @@
 //!
 //! Code map: [`opts`] parses the command line, [`tools`] builds the command line for each
 //! monitor, [`workloads`] defines what is measured, [`run`] spawns one timed process,
-//! [`memory`] samples a monitor's resident set, [`fakeroot`] defines the packaging steps run
+//! [`memory`] samples a monitor's resident set, [`tmpfs`] defines the file workloads run on the kernel's tmpfs and on viewos's own, [`fakeroot`] defines the packaging steps run
 //! under Debian's fakeroot, `proot -0` and `viewos -0`, [`report`] is the pure part (medians,
 //! formatting, tables). Nothing here asserts on timings: numbers are reported, not judged.
 
@@ -12,5 +12,6 @@ pub mod memory;
 pub mod opts;
 pub mod report;
 pub mod run;
+pub mod tmpfs;
 pub mod tools;
 pub mod workloads;

@@ -29,6 +29,7 @@ pub const NAMES: &[(&str, &str)] = &[
     ("view-git", "path view: git status in a large bound repository"),
     ("view-make", "path view: make -j2 of benches/cproj inside -r /"),
     ("fakeroot", "fakeroot: tar xpf, chown -R, tar cf, dpkg-deb --build under Debian fakeroot, proot -0, viewos -0"),
+    ("tmpfs", "--mount tmpfs: file I/O, create+unlink, tar x, redirections vs the kernel's tmpfs"),
     ("memory", "monitor RSS with 100 live guests"),
 ];
 

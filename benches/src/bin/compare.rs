@@ -122,6 +122,10 @@ fn compare(o: &Opts) -> Result<(), String> {
         print_fakeroot(&tools, o, &scratch, &mut notes)?;
     }
 
+    if wanted("tmpfs") {
+        print_tmpfs(&tools, o, &mut notes)?;
+    }
+
     if wanted("memory") {
         print_memory(&tools, o, &mut notes);
     }
@@ -459,6 +463,74 @@ fn print_fakeroot(t: &Tools, o: &Opts, scratch: &Scratch, notes: &mut Notes) -> 
     let _ = std::fs::remove_dir_all(&dir);
     println!("fakeroot: packaging steps in {}, under Debian's fakeroot, PRoot's -0 and viewos -0 (and natively, where nothing is faked):\n", dir.parent().map_or("?".into(), |p| p.display().to_string()));
     println!("{}", viewos_benches::report::fakeroot_table(&rows));
+    Ok(())
+}
+
+/// The tmpfs table: each file workload on the kernel's tmpfs and on viewos's.
+fn print_tmpfs(t: &Tools, o: &Opts, notes: &mut Notes) -> Result<(), String> {
+    use viewos_benches::report::{number, ratio};
+    use viewos_benches::tmpfs;
+    let base = std::path::PathBuf::from(format!("/dev/shm/viewos-bench-tmpfs-{}", std::process::id()));
+    std::fs::create_dir_all(&base).map_err(|e| format!("{}: {e}", base.display()))?;
+    let src = base.join("src.tar");
+    let real = base.join("real");
+    let setup = format!("tar cf {} -C /usr/include linux && head -c 1M /dev/urandom > {}", src.display(), real.display());
+    let out = run::run({ let mut c = Command::new("sh"); c.args(["-c", &setup]); c }, Stdout::Null, o.timeout).map_err(|e| format!("tmpfs setup: {e}"))?;
+    if !out.ok() {
+        return Err(format!("tmpfs setup failed: {}", out.failure()));
+    }
+    let mut table = String::from("| workload | kernel tmpfs (/dev/shm) | viewos --mount tmpfs | viewos/native time |\n|---|---:|---:|---:|\n");
+    for step in tmpfs::steps(o.quick) {
+        let mut samples: [Vec<f64>; 2] = Default::default();
+        let mut failed = [false; 2];
+        for rep in 1..=o.reps {
+            for (i, viewos) in [None, t.viewos.as_deref()].into_iter().enumerate() {
+                if failed[i] || (i == 1 && viewos.is_none()) {
+                    continue;
+                }
+                let dir = if i == 0 { base.join("d").display().to_string() } else { tmpfs::MOUNT.to_string() };
+                let script = tmpfs::script(&step, &t.workload, &dir, &src, &real);
+                let script = if i == 0 { format!("rm -rf {dir}; mkdir {dir}; {script}") } else { script };
+                let a = tmpfs::argv(viewos, &script);
+                let mut c = Command::new(&a[0]);
+                c.args(&a[1..]).env("LC_ALL", "C");
+                match run::run(c, Stdout::Capture, o.timeout) {
+                    Ok(out) if out.ok() => match out.stdout.trim().strip_prefix("ns_per_op=").and_then(|v| v.parse::<f64>().ok()) {
+                        Some(ns) => {
+                            eprintln!("[tmpfs-{}] rep {rep}/{} {:7} {}", step.name, o.reps, if i == 0 { "native" } else { "viewos" }, number(tmpfs::figure(step.show, ns)));
+                            samples[i].push(ns);
+                        }
+                        None => {
+                            notes.add(format!("tmpfs `{}`: unexpected output {:?}", step.name, out.stdout));
+                            failed[i] = true;
+                        }
+                    },
+                    Ok(out) => {
+                        notes.add(format!("tmpfs `{}` ({}): failed: {}", step.name, if i == 0 { "native" } else { "viewos" }, out.failure()));
+                        failed[i] = true;
+                    }
+                    Err(e) => {
+                        notes.add(format!("tmpfs `{}`: could not start: {e}", step.name));
+                        failed[i] = true;
+                    }
+                }
+            }
+        }
+        let [native, viewos] = [0, 1].map(|i| Cell::from_samples(&samples[i], failed[i]));
+        let show = |c: &Cell| match c {
+            Cell::Value(ns) => number(tmpfs::figure(step.show, *ns)),
+            Cell::NotAvailable => "n/a".into(),
+            Cell::Failed => "fail".into(),
+        };
+        let r = match (&native, &viewos) {
+            (Cell::Value(n), Cell::Value(v)) => ratio(*v, *n),
+            _ => "–".into(),
+        };
+        table.push_str(&format!("| {} | {} | {} | {} |\n", step.label, show(&native), show(&viewos), r));
+    }
+    let _ = std::fs::remove_dir_all(&base);
+    println!("tmpfs: the kernel's tmpfs (a directory of /dev/shm, natively) and viewos's in-memory filesystem (--mount tmpfs:{}, size=1g); medians of {}:\n", tmpfs::MOUNT, o.reps);
+    println!("{table}");
     Ok(())
 }
 
