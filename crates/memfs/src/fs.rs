@@ -512,6 +512,7 @@ impl MemFs {
     /// `renameat2(2)`.
     #[allow(clippy::too_many_arguments)]
     pub fn rename(&mut self, odir: Ino, oname: &[u8], ndir: Ino, nname: &[u8], flags: u32, cred: &Cred, now: u64) -> Result<(), Errno> {
+        // The checks in the kernel's order (do_renameat2, then vfs_rename and may_delete).
         if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE) != 0 || flags == RENAME_NOREPLACE | RENAME_EXCHANGE {
             return Err(Errno::EINVAL);
         }
@@ -521,26 +522,43 @@ impl MemFs {
             }
         }
         Self::check_name(nname)?;
-        self.may_change(odir, cred)?;
-        self.may_change(ndir, cred)?;
         let src = self.lookup(odir, oname, cred)?;
         let dst = match self.lookup(ndir, nname, cred) {
             Ok(d) => Some(d),
             Err(Errno::ENOENT) => None,
             Err(e) => return Err(e),
         };
+        if flags & RENAME_NOREPLACE != 0 && dst.is_some() {
+            return Err(Errno::EEXIST);
+        }
+        let exchange = flags & RENAME_EXCHANGE != 0;
+        if exchange && dst.is_none() {
+            return Err(Errno::ENOENT);
+        }
         let src_dir = self.node(src)?.kind() == Kind::Dir;
-        if flags & RENAME_EXCHANGE != 0 {
-            let dst = dst.ok_or(Errno::ENOENT)?;
-            let dst_dir = self.node(dst)?.kind() == Kind::Dir;
-            if (src_dir && self.is_ancestor(src, ndir)) || (dst_dir && self.is_ancestor(dst, odir)) {
-                return Err(Errno::EINVAL);
-            }
-            self.sticky_ok(odir, src, cred)?;
-            self.sticky_ok(ndir, dst, cred)?;
-            if src == dst {
-                return Ok(());
-            }
+        // The source may not be an ancestor of the target; the target may not be one of the
+        // source (a non-empty directory, unless exchanging).
+        if src_dir && (src == ndir || self.is_ancestor(src, ndir)) {
+            return Err(Errno::EINVAL);
+        }
+        if let Some(d) = dst
+            && d != src
+            && (d == odir || self.is_ancestor(d, odir))
+        {
+            return Err(if exchange { Errno::EINVAL } else { Errno::ENOTEMPTY });
+        }
+        if dst == Some(src) {
+            // Two names of one file (or the same name): nothing happens.
+            return Ok(());
+        }
+        self.may_change(odir, cred)?;
+        self.sticky_ok(odir, src, cred)?;
+        self.may_change(ndir, cred)?;
+        if let Some(d) = dst {
+            self.sticky_ok(ndir, d, cred)?;
+        }
+        if exchange {
+            let dst = dst.expect("checked");
             self.remove_entry(odir, oname);
             self.remove_entry(ndir, nname);
             self.add_entry(odir, oname, dst);
@@ -557,17 +575,7 @@ impl MemFs {
             self.touch_dir(ndir, now);
             return Ok(());
         }
-        if src_dir && self.is_ancestor(src, ndir) {
-            return Err(Errno::EINVAL);
-        }
         if let Some(d) = dst {
-            if flags & RENAME_NOREPLACE != 0 {
-                return Err(Errno::EEXIST);
-            }
-            if d == src {
-                // Two names of one file (or the same name): nothing happens.
-                return Ok(());
-            }
             let dst_dir = self.node(d)?.kind() == Kind::Dir;
             match (src_dir, dst_dir) {
                 (true, false) => return Err(Errno::ENOTDIR),
@@ -575,12 +583,7 @@ impl MemFs {
                 (true, true) if !self.dir_entries(d)?.is_empty() => return Err(Errno::ENOTEMPTY),
                 _ => {}
             }
-            if self.is_ancestor(d, odir) {
-                return Err(Errno::ENOTEMPTY);
-            }
-            self.sticky_ok(ndir, d, cred)?;
         }
-        self.sticky_ok(odir, src, cred)?;
         if let Some(d) = dst {
             self.remove_entry(ndir, nname);
             if let Ok(n) = self.node_mut(d) {

@@ -127,12 +127,21 @@ fn apply_model(m: &mut Model, op: &Op) -> Result<(), Errno> {
             let dst = m.names.get(to).copied();
             let src_dir = m.inodes[&src].kind == Kind::Dir;
             let moves_into_itself = |a: &P, b: &P| b.len() > a.len() && b.starts_with(a);
+            // The kernel's order: NOREPLACE, EXCHANGE's missing target, the source above the
+            // target, the target above the source, the same file, then the types.
+            if *flags == RENAME_NOREPLACE && dst.is_some() {
+                return Err(Errno::EEXIST);
+            }
+            if *flags == RENAME_EXCHANGE && dst.is_none() {
+                return Err(Errno::ENOENT);
+            }
+            if src_dir && moves_into_itself(from, to) {
+                return Err(Errno::EINVAL);
+            }
+            if moves_into_itself(to, from) {
+                return Err(if *flags == RENAME_EXCHANGE { Errno::EINVAL } else { Errno::ENOTEMPTY });
+            }
             if *flags == RENAME_EXCHANGE {
-                let dst = dst.ok_or(Errno::ENOENT)?;
-                let dst_dir = m.inodes[&dst].kind == Kind::Dir;
-                if (src_dir && moves_into_itself(from, to)) || (dst_dir && moves_into_itself(to, from)) {
-                    return Err(Errno::EINVAL);
-                }
                 if from == to {
                     return Ok(());
                 }
@@ -153,13 +162,7 @@ fn apply_model(m: &mut Model, op: &Op) -> Result<(), Errno> {
                 }
                 return Ok(());
             }
-            if src_dir && moves_into_itself(from, to) {
-                return Err(Errno::EINVAL);
-            }
             if let Some(d) = dst {
-                if *flags == RENAME_NOREPLACE {
-                    return Err(Errno::EEXIST);
-                }
                 if d == src {
                     return Ok(());
                 }
@@ -169,9 +172,6 @@ fn apply_model(m: &mut Model, op: &Op) -> Result<(), Errno> {
                     (false, true) => return Err(Errno::EISDIR),
                     (true, true) if !m.children(to).is_empty() => return Err(Errno::ENOTEMPTY),
                     _ => {}
-                }
-                if moves_into_itself(to, from) {
-                    return Err(Errno::ENOTEMPTY);
                 }
                 m.names.remove(to);
             }
