@@ -134,9 +134,9 @@ impl PathView {
     }
 
     /// The host as the resolver must see it for the calling thread (its `/proc/self`).
-    fn guest_fs<'a>(&'a self, ctx: &Ctx<'_>) -> GuestFs<'a> {
+    fn guest_fs<'a>(&'a self, ctx: &'a Ctx<'_>) -> GuestFs<'a> {
         let tgid = ctx.procs.thread(ctx.tid).map_or(ctx.tid.0, |t| t.tgid.0);
-        GuestFs { host: &*self.host, view: &self.view, tgid, tid: ctx.tid.0 }
+        GuestFs { host: &*self.host, view: &self.view, tgid, tid: ctx.tid.0, procs: &*ctx.procs }
     }
 
     /// The calling process's cwd, in its own namespace (below its root after a `chroot`;

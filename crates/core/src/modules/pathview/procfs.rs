@@ -8,6 +8,8 @@ use viewos_abi::Errno;
 use viewos_path::{Fs, HostPath, Kind, View};
 
 use super::Host;
+use crate::hostop::is_virtual;
+use crate::process::{Processes, Tid};
 
 /// The host filesystem for lookups made on behalf of thread `tid` of process `tgid`.
 pub struct GuestFs<'a> {
@@ -15,6 +17,34 @@ pub struct GuestFs<'a> {
     pub view: &'a View,
     pub tgid: i32,
     pub tid: i32,
+    /// The guests' cwds (the kernel does not know those in the monitor's own filesystems).
+    pub procs: &'a Processes,
+}
+
+impl GuestFs<'_> {
+    /// `/proc/PID/cwd` (or `task/TID/cwd`) of a guest whose cwd lies in one of the
+    /// monitor's own filesystems, which only the monitor knows: its path in the guest's
+    /// namespace. `None` for anything else.
+    fn virtual_cwd(&self, host: &[u8]) -> Option<Vec<u8>> {
+        let parts: Vec<&[u8]> = host.split(|&b| b == b'/').skip(1).collect();
+        let id = match parts.as_slice() {
+            [b"proc", pid, b"cwd"] => pid,
+            [b"proc", _, b"task", tid, b"cwd"] => tid,
+            _ => return None,
+        };
+        let tid: i32 = std::str::from_utf8(id).ok()?.parse().ok()?;
+        let fs = self.procs.fs(Tid(tid))?;
+        let cwd = viewos_path::GuestPath::new(fs.cwd.clone()).ok()?;
+        if !self.view.translate(&cwd).is_some_and(|h| is_virtual(h.as_bytes())) {
+            return None;
+        }
+        // As the process itself sees it: below its root after a chroot.
+        match fs.cwd.strip_prefix(fs.root.as_slice()) {
+            Some(rest) if fs.root != b"/" && rest.first() == Some(&b'/') => Some(rest.to_vec()),
+            Some([]) if fs.root != b"/" => Some(b"/".to_vec()),
+            _ => Some(fs.cwd.clone()),
+        }
+    }
 }
 
 fn is_number(b: &[u8]) -> bool {
@@ -55,6 +85,9 @@ impl Fs for GuestFs<'_> {
             b"/proc/self" => Ok(self.tgid.to_string().into_bytes()),
             b"/proc/thread-self" => Ok(format!("{}/task/{}", self.tgid, self.tid).into_bytes()),
             h if is_magic(h) => {
+                if let Some(cwd) = self.virtual_cwd(h) {
+                    return Ok(cwd);
+                }
                 let target = self.host.readlink(host)?;
                 if target.first() != Some(&b'/') {
                     // `pipe:[N]`, `socket:[N]`, `anon_inode:...`: no path to translate.
