@@ -505,12 +505,6 @@ pub fn seek(fd: i32, pos: u64) -> io::Result<()> {
     check(unsafe { libc::lseek(fd, pos as i64, libc::SEEK_SET) } as libc::c_long).map(drop)
 }
 
-/// `fchmod(fd, mode)`.
-pub fn fchmod(fd: i32, mode: u32) -> io::Result<()> {
-    // SAFETY: integer arguments.
-    check(unsafe { libc::fchmod(fd, mode as libc::mode_t) } as libc::c_long).map(drop)
-}
-
 /// A new, empty memfd (close-on-exec) named `name`.
 pub fn memfd(name: &[u8]) -> io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
@@ -586,4 +580,111 @@ pub fn sealed_memfd(name: &[u8], data: &[u8]) -> io::Result<std::os::fd::OwnedFd
     // Reopened read-only (from offset 0) through /proc/self/fd: the guest's fd cannot write.
     let path = format!("/proc/self/fd/{}", file.as_raw_fd());
     openat2(libc::AT_FDCWD, path.as_bytes(), (libc::O_RDONLY | libc::O_CLOEXEC) as u64, 0, 0)
+}
+
+/// A tmpfs of at most `size` bytes (root directory mode `mode`) that belongs to no mount
+/// namespace anyone can enter: a child process makes it in a user and mount namespace of
+/// its own (`fsopen`/`fsconfig`/`fsmount`, a detached mount) and hands back the mount's
+/// fd; the child then exits and the fd keeps the filesystem alive. Files are made in it
+/// with `O_TMPFILE` relative to that fd. Must be called before the process has threads.
+pub fn private_tmpfs(size: u64, mode: u32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // Everything the child uses is made before the fork: after it, only system calls.
+    // SAFETY: no arguments.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let map = |id: u32| if id == 0 { "0 0 4294967295\n".to_string() } else { format!("0 {id} 1\n") };
+    let (uid_map, gid_map) = (map(uid), map(gid));
+    let size_s = std::ffi::CString::new(size.to_string()).expect("digits");
+    let mode_s = std::ffi::CString::new(format!("{mode:o}")).expect("digits");
+    let mut sv = [0i32; 2];
+    // SAFETY: a two-int array for the pair.
+    check(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, sv.as_mut_ptr()) } as libc::c_long)?;
+    // SAFETY: both fds are fresh and ours.
+    let (mine, theirs) = unsafe { (std::os::fd::OwnedFd::from_raw_fd(sv[0]), std::os::fd::OwnedFd::from_raw_fd(sv[1])) };
+    let mut cmsg = [0u64; 4];
+    // SAFETY: fork in a process without other threads; the child makes system calls only.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        // SAFETY: the child: raw system calls on buffers made before the fork, then _exit.
+        unsafe {
+            // New namespaces; the parent, still outside, writes the id maps (only it may
+            // map more than one id, as root does), then says go.
+            let mut b = [0u8; 1];
+            if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) != 0
+                || libc::write(sv[1], b.as_ptr().cast(), 1) != 1
+                || libc::read(sv[1], b.as_mut_ptr().cast(), 1) != 1
+                || b[0] != 1
+            {
+                libc::_exit(1);
+            }
+            let fsfd = libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), 1u32) as i32;
+            let set = |k: &std::ffi::CStr, v: &std::ffi::CStr| libc::syscall(libc::SYS_fsconfig, fsfd, 1u32, k.as_ptr(), v.as_ptr(), 0) == 0;
+            if fsfd < 0 || !set(c"size", &size_s) || !set(c"mode", &mode_s) || libc::syscall(libc::SYS_fsconfig, fsfd, 6u32, 0usize, 0usize, 0) != 0 {
+                libc::_exit(2);
+            }
+            let mnt = libc::syscall(libc::SYS_fsmount, fsfd, 1u32, 0u32) as i32;
+            if mnt < 0 {
+                libc::_exit(3);
+            }
+            // One SCM_RIGHTS message carrying `mnt`.
+            let hdr = cmsg.as_mut_ptr().cast::<libc::cmsghdr>();
+            (*hdr).cmsg_len = libc::CMSG_LEN(4) as usize;
+            (*hdr).cmsg_level = libc::SOL_SOCKET;
+            (*hdr).cmsg_type = libc::SCM_RIGHTS;
+            *libc::CMSG_DATA(hdr).cast::<i32>() = mnt;
+            let mut byte = [0u8; 1];
+            let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = cmsg.as_mut_ptr().cast();
+            msg.msg_controllen = libc::CMSG_SPACE(4) as usize;
+            libc::_exit(if libc::sendmsg(sv[1], &msg, 0) == 1 { 0 } else { 4 });
+        }
+    }
+    drop(theirs);
+    let child_file = |name: &str, data: &str| std::fs::write(format!("/proc/{pid}/{name}"), data);
+    let mut b = [0u8; 1];
+    // SAFETY: a one-byte buffer.
+    let ready = unsafe { libc::read(std::os::fd::AsRawFd::as_raw_fd(&mine), b.as_mut_ptr().cast(), 1) } == 1;
+    let mapped = ready
+        && (child_file("setgroups", "deny").is_ok() || uid == 0)
+        && child_file("uid_map", &uid_map).is_ok()
+        && child_file("gid_map", &gid_map).is_ok();
+    b[0] = u8::from(mapped);
+    // SAFETY: a one-byte buffer.
+    unsafe { libc::write(std::os::fd::AsRawFd::as_raw_fd(&mine), b.as_ptr().cast(), 1) };
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+    // SAFETY: a zeroed msghdr pointing at our buffers.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cmsg.as_mut_ptr().cast();
+    // SAFETY: integer arithmetic.
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(4) } as usize;
+    // SAFETY: msg describes valid buffers.
+    let n = unsafe { libc::recvmsg(std::os::fd::AsRawFd::as_raw_fd(&mine), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    let mut status = 0;
+    // SAFETY: our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    if n != 1 || msg.msg_controllen == 0 {
+        return Err(io::Error::other(format!("no private tmpfs (user namespaces unavailable? helper exit status {})", libc::WEXITSTATUS(status))));
+    }
+    // SAFETY: the kernel wrote one SCM_RIGHTS fd into the control buffer.
+    let fd = unsafe { *libc::CMSG_DATA(cmsg.as_ptr().cast::<libc::cmsghdr>()).cast::<i32>() };
+    // SAFETY: a fresh fd received from the child.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// An unnamed regular file in the directory `dir` (`O_TMPFILE`), close-on-exec.
+pub fn tmpfile_in(dir: i32, mode: u32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: a static path and integer arguments.
+    let fd = check(unsafe { libc::openat(dir, c".".as_ptr(), libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC, mode) } as libc::c_long)?;
+    // SAFETY: a fresh fd from the kernel.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }

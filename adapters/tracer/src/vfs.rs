@@ -30,15 +30,13 @@ use crate::sys::{self, errno};
 
 /// Whether any virtual filesystem exists (checked before anything else is looked at).
 static ACTIVE: AtomicBool = AtomicBool::new(false);
-static MOUNTS: Mutex<Mounts> = Mutex::new(Mounts { list: Vec::new(), shm_dev: 0 });
+static MOUNTS: Mutex<Mounts> = Mutex::new(Mounts { list: Vec::new() });
 
 const TMPFS_MAGIC: i64 = 0x0102_1994;
 const MEMFD_NAME: &[u8] = b"viewos-vfs:";
 
 struct Mounts {
     list: Vec<Mount>,
-    /// `st_dev` of every memfd.
-    shm_dev: u64,
 }
 
 /// An inode's memfd and its inode number.
@@ -49,6 +47,11 @@ struct Node {
 
 struct Mount {
     fs: MemFs,
+    /// Where the inodes' backing files are made: a private tmpfs of the mount's size (its
+    /// root directory), or, where no user namespace can make one, memfds (`None`).
+    store: Option<OwnedFd>,
+    /// `st_dev` of the backing files.
+    dev: u64,
     nodes: HashMap<Ino, Node>,
     by_ino: HashMap<u64, Ino>,
     /// The `size=` limit in bytes.
@@ -119,7 +122,8 @@ fn cred() -> Cred {
     Cred { uid, gid, groups: sys::thread_groups(), privileged: uid == 0 }
 }
 
-/// Makes a new, empty filesystem owned by the monitor's user; its host path.
+/// Makes a new, empty filesystem owned by the monitor's user; its host path. Must be
+/// called before the monitor has threads (see [`sys::private_tmpfs`]).
 pub fn mount(opts: TmpfsOptions) -> std::io::Result<Vec<u8>> {
     let mut all = MOUNTS.lock().expect("vfs lock");
     let id = all.list.len();
@@ -127,10 +131,19 @@ pub fn mount(opts: TmpfsOptions) -> std::io::Result<Vec<u8>> {
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     let fs = MemFs::new(0, opts.size, opts.mode, uid, gid, now());
     let root = fs.root();
-    let mut m = Mount { fs, nodes: HashMap::new(), by_ino: HashMap::new(), size: opts.size, gone: HashMap::new() };
+    // The backing files' own filesystem enforces the size limit on every write (ENOSPC,
+    // as a tmpfs does), whoever makes it and however (write, mmap, fallocate).
+    let store = match sys::private_tmpfs(opts.size, 0o1777) {
+        Ok(fd) => Some(fd),
+        Err(e) => {
+            eprintln!("viewos: note: --mount tmpfs: {e}; file data goes to memfds and the size limit is not enforced on writes");
+            None
+        }
+    };
+    let mut m = Mount { fs, store, dev: 0, nodes: HashMap::new(), by_ino: HashMap::new(), size: opts.size, gone: HashMap::new() };
     m.attach(id, root).map_err(|e| std::io::Error::from_raw_os_error(i32::from(e.0)))?;
     let st = sys::fstat_bytes(m.nodes[&root].fd.as_raw_fd())?;
-    all.shm_dev = u64::from_le_bytes(st[..8].try_into().expect("144 bytes"));
+    m.dev = u64::from_le_bytes(st[..8].try_into().expect("144 bytes"));
     all.list.push(m);
     ACTIVE.store(true, Ordering::Relaxed);
     Ok(format!("{}/{id}", String::from_utf8_lossy(VIRTUAL_ROOT)).into_bytes())
@@ -140,12 +153,26 @@ impl Mount {
     /// Gives inode `ino` its memfd.
     fn attach(&mut self, id: usize, ino: Ino) -> Result<(), Errno> {
         let name = [MEMFD_NAME, format!("{id}:{}", ino.0).as_bytes()].concat();
-        let fd = sys::memfd(&name).map_err(errno)?;
+        let fd = self.backing(&name)?;
         let st = sys::fstat_bytes(fd.as_raw_fd()).map_err(errno)?;
         let st_ino = u64::from_le_bytes(st[8..16].try_into().expect("144 bytes"));
         self.by_ino.insert(st_ino, ino);
         self.nodes.insert(ino, Node { fd, ino: st_ino });
         Ok(())
+    }
+
+    /// A new backing file (mode 0777, as a memfd's), named `name` if it is a memfd.
+    fn backing(&self, name: &[u8]) -> Result<OwnedFd, Errno> {
+        match &self.store {
+            Some(root) => {
+                let fd = sys::tmpfile_in(root.as_raw_fd(), 0o600).map_err(errno)?;
+                sys::fchmod_empty(fd.as_raw_fd(), 0o777, 0).map_err(errno)?;
+                // Kept as an O_PATH fd: a writable one would make `execve` of the file
+                // ETXTBSY for as long as it exists.
+                reopen(fd.as_raw_fd(), libc::O_PATH)
+            }
+            None => sys::memfd(name).map_err(errno),
+        }
     }
 
     /// Drops the memfd of an inode the filesystem freed (open guest fds keep theirs);
@@ -274,11 +301,9 @@ impl Mounts {
     /// The mount and inode behind an open file of the monitor's (a guest's, duplicated).
     fn of_file(&self, fd: i32) -> Option<(usize, Ino)> {
         let st = sys::fstat_bytes(fd).ok()?;
-        if u64::from_le_bytes(st[..8].try_into().expect("144 bytes")) != self.shm_dev {
-            return None;
-        }
+        let dev = u64::from_le_bytes(st[..8].try_into().expect("144 bytes"));
         let st_ino = u64::from_le_bytes(st[8..16].try_into().expect("144 bytes"));
-        self.list.iter().enumerate().find_map(|(m, mt)| mt.by_ino.get(&st_ino).map(|&i| (m, i)))
+        self.list.iter().enumerate().filter(|(_, mt)| mt.dev == dev).find_map(|(m, mt)| mt.by_ino.get(&st_ino).map(|&i| (m, i)))
     }
 
     /// The object `at` names, if it is ours: `None` for a real file.
@@ -386,9 +411,10 @@ pub fn magic_target(link: &[u8]) -> Option<Vec<u8>> {
     Some([last.as_slice(), b" (deleted)"].concat())
 }
 
-/// Whether the name `/proc/TID/fd/N` shows could be one of ours (a memfd of the monitor's).
+/// Whether the name `/proc/TID/fd/N` shows could be one of ours: a memfd of the
+/// monitor's, or an unnamed file at the root of a detached mount (`/#INO (deleted)`).
 pub fn maybe_ours(link: &[u8]) -> bool {
-    active() && link.strip_prefix(b"/memfd:").is_some_and(|n| n.starts_with(MEMFD_NAME))
+    active() && (link.strip_prefix(b"/memfd:").is_some_and(|n| n.starts_with(MEMFD_NAME)) || (link.starts_with(b"/#") && !link[2..].contains(&b'/')))
 }
 
 fn reopen(fd: i32, flags: i32) -> Result<OwnedFd, Errno> {
@@ -422,9 +448,9 @@ fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32) -> Result<O
         if acc == libc::O_RDONLY {
             return Err(Errno::EINVAL);
         }
-        let fd = sys::memfd(b"viewos-tmpfile").map_err(errno)?;
+        let fd = mt.backing(b"viewos-tmpfile")?;
         let file = reopen(fd.as_raw_fd(), keep & !libc::O_TMPFILE)?;
-        sys::fchmod(fd.as_raw_fd(), mode).map_err(errno)?;
+        sys::fchmod_empty(fd.as_raw_fd(), mode, 0).map_err(errno)?;
         return Ok(file);
     }
     let (dir_comps, name) = match comps.split_last() {
@@ -458,7 +484,7 @@ fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32) -> Result<O
             // Opened before its mode is set: its creator may write a file it makes read-only.
             let file = reopen(fd, keep)?;
             let gid = mt.fs.stat(ino)?.gid;
-            sys::fchmod(fd, mode).map_err(errno)?;
+            sys::fchmod_empty(fd, mode, 0).map_err(errno)?;
             if gid != cred.gid {
                 // The group of a set-group-ID directory.
                 let _ = sys::fchown_empty(fd, u32::MAX, gid);
@@ -533,6 +559,12 @@ pub fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) ->
         }),
         HostOp::Statfs { at, out: addr } => all.node(at, tid, false)?.and_then(|(m, _)| {
             let mt = &all.list[m];
+            if let Some(root) = &mt.store {
+                // The backing filesystem's own figures: its size limit, its use.
+                let st = sys::fstatfs_bytes(root.as_raw_fd()).map_err(errno)?;
+                mem.write(GuestAddr(*addr), &st)?;
+                return Ok(0);
+            }
             let s = mt.fs.statfs();
             let blocks = mt.size / 4096;
             let free = blocks.saturating_sub(mt.used().div_ceil(4096));
@@ -566,7 +598,7 @@ pub fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) ->
             let ino = mt.fs.create(dir, name, kind, perm, &cred, t)?;
             attach_or_undo(mt, m, dir, name, ino, false)?;
             if kind == Kind::File {
-                sys::fchmod(mt.memfd(ino)?, perm).map_err(errno)?;
+                sys::fchmod_empty(mt.memfd(ino)?, perm, 0).map_err(errno)?;
             }
             Ok(0)
         }),
@@ -609,7 +641,7 @@ pub fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) ->
         HostOp::Chmod { at, mode, nofollow } => all.node(at, tid, *nofollow)?.and_then(|(m, ino)| {
             let mt = &mut all.list[m];
             if mt.is_file(ino) {
-                sys::fchmod(mt.memfd(ino)?, *mode).map_err(errno)?;
+                sys::fchmod_empty(mt.memfd(ino)?, *mode, 0).map_err(errno)?;
                 // The namespace's copy, for the checks it makes on the file (sticky, xattrs).
                 let _ = mt.fs.chmod(ino, *mode, &Cred::root(), t);
                 Ok(0)

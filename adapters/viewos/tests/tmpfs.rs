@@ -157,3 +157,36 @@ fn bad_mount_options_are_refused_before_anything_runs() {
         assert!(o.stdout.is_empty(), "{arg}: nothing runs");
     }
 }
+
+#[test]
+fn the_size_limit_is_enforced_as_the_kernels_tmpfs_does() {
+    // The reference: the kernel's tmpfs of the same size, mounted in a user and mount
+    // namespace of its own (skipped where those cannot be made).
+    let script = r#"cd /mnt
+head -c 3M /dev/zero > big 2>/dev/null; echo "write: $?"
+stat -c '%s %b' big
+stat -f -c '%T %b %f' .
+python3 -c '
+import mmap, os
+fd = os.open("m", os.O_CREAT | os.O_RDWR, 0o600)
+try:
+    os.posix_fallocate(fd, 0, 1 << 20)
+    print("fallocate: ok")
+except OSError as e:
+    print("fallocate:", e.strerror)
+' 2>&1 || true
+rm big m
+head -c 512K /dev/zero > small; echo "after rm: $?"
+stat -c '%s %b' small
+"#;
+    for user in users() {
+        let native = command_as(user, "unshare", &["-Urm", "sh", "-c", &format!("mount -t tmpfs -o size=1M,mode=1777 none /mnt && {script}")]).output().unwrap();
+        if !native.status.success() {
+            eprintln!("skipped for {user:?}: no user namespace for the reference tmpfs: {}", text(&native.stderr));
+            continue;
+        }
+        let viewed = ok(&run_as(user, &["--mount", "tmpfs:/mnt:size=1M", "--", "sh", "-c", script]), "size limit in a view");
+        assert!(text(&native.stdout).contains("write: 1"), "the reference ran out of space: {}", text(&native.stdout));
+        assert_eq!(text(&native.stdout), viewed, "user {user:?}: the kernel's tmpfs (left) and viewos's (right)");
+    }
+}
