@@ -431,7 +431,7 @@ impl Tracer {
             Disposition::Block => {}
             // An open of a file of the monitor's own filesystems: the monitor opens it, and
             // the thread opens that through the monitor's fd.
-            Disposition::Perform { op: op @ HostOp::Open { .. }, creds, .. } if crate::vfs::active() && op_is_virtual(&op) => {
+            Disposition::Perform { op: op @ HostOp::Open { .. }, creds, lexical } if crate::vfs::active() && op_is_virtual(&op) => {
                 let opened = match crate::perform::AsGuest::new(creds.map(|t| t.0)) {
                     Err(e) => Err(e),
                     Ok(_as_guest) => crate::perform::open(&op),
@@ -448,6 +448,11 @@ impl Tracer {
                         self.serve(tid, call, file, keep | (flags & libc::O_CLOEXEC));
                     }
                     Ok(_) => self.finish_emulated(tid, Err(Errno::EIO)),
+                    // A symlink on a lexically translated path: decide again, in full.
+                    Err(Errno::ELOOP) if lexical => {
+                        let d = self.redecide(tid, call);
+                        self.apply(tid, call, d);
+                    }
                     Err(e) => self.finish_emulated(tid, Err(e)),
                 }
             }
