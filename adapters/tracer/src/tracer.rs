@@ -97,6 +97,9 @@ pub struct Tracer {
     /// thread opens itself through `/proc/<monitor>/fd/N` (no fd can be installed from a
     /// ptrace stop); kept until the thread's next such open or its end.
     served: HashMap<i32, std::os::fd::OwnedFd>,
+    /// Files a guest created in a virtual filesystem and is opening through `served`: the
+    /// mode they get after that open.
+    pending_modes: HashMap<i32, crate::vfs::Pending>,
 }
 
 /// Where a scratch-area injection stands (see `scratch`).
@@ -147,6 +150,7 @@ impl Tracer {
             scratch: HashMap::new(),
             mem_files: HashMap::new(),
             served: HashMap::new(),
+            pending_modes: HashMap::new(),
         }
     }
 
@@ -227,6 +231,7 @@ impl Tracer {
         self.scratch.remove(&tid);
         self.mem_files.remove(&tid);
         self.served.remove(&tid);
+        self.pending_modes.remove(&tid);
         self.shared.ptrace_parked.lock().expect("parked lock").remove(&tid);
         self.shared.notif_parked.lock().expect("parked lock").remove(&tid);
         let mut mon = self.shared.monitor.lock().expect("monitor lock");
@@ -434,10 +439,10 @@ impl Tracer {
             Disposition::Perform { op: op @ HostOp::Open { .. }, creds, lexical } if crate::vfs::active() && op_is_virtual(&op) => {
                 let opened = match crate::perform::AsGuest::new(creds.map(|t| t.0)) {
                     Err(e) => Err(e),
-                    Ok(_as_guest) => crate::perform::open(&op),
+                    Ok(_as_guest) => crate::vfs::open_for_guest(&op).unwrap_or(Err(Errno::ENOENT)),
                 };
                 match opened {
-                    Ok(crate::perform::Opened::Ready(file)) => {
+                    Ok((file, pending)) => {
                         let HostOp::Open { flags, .. } = op else { unreachable!("matched above") };
                         let flags = flags as i32;
                         let keep = if flags & libc::O_PATH != 0 {
@@ -445,9 +450,13 @@ impl Tracer {
                         } else {
                             flags & (libc::O_ACCMODE | libc::O_APPEND | libc::O_NONBLOCK | libc::O_SYNC | libc::O_DSYNC | libc::O_DIRECT | libc::O_NOATIME)
                         };
+                        if let Some(p) = pending {
+                            // Its final mode once the guest has it open (at the exit stop).
+                            self.pending_modes.insert(tid, p);
+                            self.inspecting.insert(tid);
+                        }
                         self.serve(tid, call, file, keep | (flags & libc::O_CLOEXEC));
                     }
-                    Ok(_) => self.finish_emulated(tid, Err(Errno::EIO)),
                     // A symlink on a lexically translated path: decide again, in full.
                     Err(Errno::ELOOP) if lexical => {
                         let d = self.redecide(tid, call);
@@ -597,6 +606,9 @@ impl Tracer {
                 Err(_) => {}
             }
             return;
+        }
+        if let Some(p) = self.pending_modes.remove(&tid) {
+            p.apply();
         }
         if !self.inspecting.remove(&tid) {
             return self.resume(tid, 0);

@@ -423,13 +423,36 @@ fn reopen(fd: i32, flags: i32) -> Result<OwnedFd, Errno> {
 
 /// Opens `op` (a `HostOp::Open`) if its target is ours: `None` for a real one.
 pub fn open(op: &HostOp) -> Option<Result<OwnedFd, Errno>> {
+    Some(open_with(op, false)?.map(|(file, _)| file))
+}
+
+/// The mode of a file just created, to set once the guest has opened it itself (its
+/// creator may write a file it makes read-only, but only through the open that made it).
+pub struct Pending {
+    fd: OwnedFd,
+    mode: u32,
+}
+
+impl Pending {
+    pub fn apply(self) {
+        let _ = sys::fchmod_empty(self.fd.as_raw_fd(), self.mode, 0);
+    }
+}
+
+/// Opens `op` for a guest that will open the file itself through the monitor's fd (at a
+/// ptrace stop): a file it creates keeps mode 0777 until [`Pending::apply`].
+pub fn open_for_guest(op: &HostOp) -> Option<Result<(OwnedFd, Option<Pending>), Errno>> {
+    open_with(op, true)
+}
+
+fn open_with(op: &HostOp, defer: bool) -> Option<Result<(OwnedFd, Option<Pending>), Errno>> {
     let HostOp::Open { at, flags, mode, umask, .. } = op else { return None };
     split(&at.path)?;
     let mut all = MOUNTS.lock().expect("vfs lock");
-    Some(open_in(&mut all, at, *flags as i32, (*mode as u32) & !*umask & 0o7777))
+    Some(open_in(&mut all, at, *flags as i32, (*mode as u32) & !*umask & 0o7777, defer))
 }
 
-fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32) -> Result<OwnedFd, Errno> {
+fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32, defer: bool) -> Result<(OwnedFd, Option<Pending>), Errno> {
     let cred = cred();
     let (m, comps, slash) = split(&at.path).ok_or(Errno::ENOENT)?;
     let mt = all.list.get_mut(m).ok_or(Errno::ENOENT)?;
@@ -450,8 +473,11 @@ fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32) -> Result<O
         }
         let fd = mt.backing(b"viewos-tmpfile")?;
         let file = reopen(fd.as_raw_fd(), keep & !libc::O_TMPFILE)?;
+        if defer {
+            return Ok((file, Some(Pending { fd, mode })));
+        }
         sys::fchmod_empty(fd.as_raw_fd(), mode, 0).map_err(errno)?;
-        return Ok(file);
+        return Ok((file, None));
     }
     let (dir_comps, name) = match comps.split_last() {
         Some((name, dir)) => (dir.to_vec(), Some(*name)),
@@ -484,12 +510,16 @@ fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32) -> Result<O
             // Opened before its mode is set: its creator may write a file it makes read-only.
             let file = reopen(fd, keep)?;
             let gid = mt.fs.stat(ino)?.gid;
-            sys::fchmod_empty(fd, mode, 0).map_err(errno)?;
             if gid != cred.gid {
                 // The group of a set-group-ID directory.
                 let _ = sys::fchown_empty(fd, u32::MAX, gid);
             }
-            return Ok(file);
+            if defer {
+                let fd = mt.nodes[&ino].fd.try_clone().map_err(errno)?;
+                return Ok((file, Some(Pending { fd, mode })));
+            }
+            sys::fchmod_empty(fd, mode, 0).map_err(errno)?;
+            return Ok((file, None));
         }
         Err(e) => return Err(e),
     };
@@ -499,7 +529,7 @@ fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32) -> Result<O
         return match mt.fs.kind(ino) {
             Some(Kind::Symlink) if flags & libc::O_NOFOLLOW == 0 => Err(Errno::ELOOP),
             Some(k) if k != Kind::Dir && (slash || flags & libc::O_DIRECTORY != 0) => Err(Errno::ENOTDIR),
-            Some(_) => reopen(mt.memfd(ino)?, libc::O_PATH),
+            Some(_) => reopen(mt.memfd(ino)?, libc::O_PATH).map(|f| (f, None)),
             None => Err(Errno::ENOENT),
         };
     }
@@ -510,7 +540,7 @@ fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32) -> Result<O
                 return Err(Errno::EISDIR);
             }
             mt.fs.access(ino, 4, &cred)?;
-            reopen(mt.memfd(ino)?, libc::O_RDONLY | (flags & libc::O_NONBLOCK))
+            reopen(mt.memfd(ino)?, libc::O_RDONLY | (flags & libc::O_NONBLOCK)).map(|f| (f, None))
         }
         Some(Kind::File) => {
             if slash || flags & libc::O_DIRECTORY != 0 {
@@ -518,7 +548,7 @@ fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32) -> Result<O
             }
             // The kernel checks the file's permissions for the guest (whose credentials
             // this thread holds) and truncates it for O_TRUNC.
-            reopen(mt.memfd(ino)?, keep)
+            reopen(mt.memfd(ino)?, keep).map(|f| (f, None))
         }
         // Nothing behind a device node, FIFO or socket of ours yet.
         Some(_) => Err(Errno::ENXIO),
