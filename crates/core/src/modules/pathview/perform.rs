@@ -11,7 +11,7 @@ use viewos_path::GuestPath;
 use crate::dispatch::{Ctx, Disposition};
 use crate::mem::{GuestMem, MAX_CSTR};
 use viewos_abi::GuestAddr;
-use crate::hostop::{HostOp, HostTarget, XattrCall, openat2_flags};
+use crate::hostop::{HostOp, HostTarget, XattrCall, is_virtual, openat2_flags};
 use crate::process::Tid;
 
 use super::{PathView, procfs};
@@ -125,13 +125,23 @@ pub type Looked = Option<(Vec<u8>, GuestPath)>;
 impl PathView {
     /// The target of a path argument: what the lookup found, or the object of the dirfd
     /// (`/proc/TID/fd/N`, `/proc/TID/cwd`) for a call that names its dirfd itself.
-    fn target(tid: Tid, looked: &Looked, dirfd: Option<u64>) -> HostTarget {
+    fn target(tid: Tid, looked: &Looked, dirfd: Option<u64>, cwd: &HostTarget) -> HostTarget {
         match looked {
             Some((host, _)) => HostTarget { path: host.clone(), magic: procfs::is_magic(trim_slash(host)) },
             None => match dirfd.map_or(AT_FDCWD, |d| d as u32 as i32) {
-                AT_FDCWD => HostTarget::guest_cwd(tid),
+                AT_FDCWD => cwd.clone(),
                 fd => HostTarget::guest_fd(tid, fd),
             },
+        }
+    }
+
+    /// The calling thread's cwd as a target: its `/proc/TID/cwd`, unless it lies in one of
+    /// the monitor's own filesystems, which the kernel's cwd of the thread is not.
+    fn cwd_target(&self, ctx: &Ctx<'_>) -> HostTarget {
+        let outer = ctx.procs.fs(ctx.tid).map(|f| f.cwd.clone()).and_then(|c| GuestPath::new(c).ok());
+        match outer.and_then(|g| self.view.translate(&g)) {
+            Some(h) if is_virtual(h.as_bytes()) => HostTarget { path: h.into_bytes(), magic: false },
+            _ => HostTarget::guest_cwd(ctx.tid),
         }
     }
 
@@ -158,8 +168,9 @@ impl PathView {
         let a = |i: usize| args.get(i);
         let first = looked.first().ok_or(Errno::EFAULT)?;
         // The dirfd of the first path argument of an `*at` call.
-        let at = |dirfd: usize| Self::target(tid, first, Some(a(dirfd)));
-        let plain = || Self::target(tid, first, None);
+        let cwd = self.cwd_target(ctx);
+        let at = |dirfd: usize| Self::target(tid, first, Some(a(dirfd)), &cwd);
+        let plain = || Self::target(tid, first, None, &cwd);
         let umask = ctx.procs.fs(tid).map_or(0o022, |f| f.umask);
         Ok(match n {
             nr::STAT => HostOp::Stat { at: plain(), nofollow: false, out: a(1) },
@@ -231,7 +242,7 @@ impl PathView {
                     return Err(Errno::EXDEV);
                 }
                 let flags = if n == nr::RENAMEAT2 { a(4) as u32 } else { 0 };
-                HostOp::Rename { from: Self::target(tid, first, None), to: Self::target(tid, second, None), flags }
+                HostOp::Rename { from: Self::target(tid, first, None, &cwd), to: Self::target(tid, second, None, &cwd), flags }
             }
             nr::CHMOD => HostOp::Chmod { at: plain(), mode: a(1) as u32 & 0o7777, nofollow: false },
             nr::FCHMODAT => HostOp::Chmod { at: at(0), mode: a(2) as u32 & 0o7777, nofollow: false },
@@ -256,7 +267,7 @@ impl PathView {
                     }
                 }
                 let dirfd = if n == nr::LINKAT { Some(a(2)) } else { None };
-                HostOp::Link { from, to: Self::target(tid, second, dirfd) }
+                HostOp::Link { from, to: Self::target(tid, second, dirfd, &cwd) }
             }
             nr::SYMLINK | nr::SYMLINKAT => {
                 let target = mem.read_cstr(GuestAddr(a(0)), MAX_CSTR - 1).map_err(Errno::from)?.ok_or(Errno::ENAMETOOLONG)?;
