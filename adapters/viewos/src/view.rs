@@ -137,7 +137,10 @@ pub fn build(req: Request<'_>) -> Result<Option<Built>, String> {
             if r.found != Found::Exists(Kind::Dir) {
                 return Err(format!("--cwd {}: not a directory in the view", dir.to_string_lossy()));
             }
-            (r.host.into_bytes(), r.guest.into_bytes())
+            // A directory of the monitor's own filesystems has no host path the kernel could
+            // enter: the command starts there in the view only (the monitor keeps its cwd).
+            let host = if viewos_core::hostop::is_virtual(r.host.as_bytes()) { b"/".to_vec() } else { r.host.into_bytes() };
+            (host, r.guest.into_bytes())
         }
         None => {
             // Start where viewos was started, if the view shows it; else at the view's root.

@@ -194,3 +194,11 @@ stat -c '%s %b' small
         assert_eq!(text(&native.stdout), viewed, "user {user:?}: the kernel's tmpfs (left) and viewos's (right)");
     }
 }
+
+#[test]
+fn a_command_can_start_in_it() {
+    for user in users() {
+        let out = ok(&run_as(user, &["--mount", "tmpfs:/mnt/vt", "-w", "/mnt/vt", "--", "sh", "-c", "pwd; echo x > f; ls; readlink /proc/self/cwd"]), "-w into it");
+        assert_eq!(out, "/mnt/vt\nf\n/mnt/vt\n", "user {user:?}");
+    }
+}
