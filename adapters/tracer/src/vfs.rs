@@ -320,6 +320,20 @@ impl Mounts {
         }))
     }
 
+    /// A guest's regular file of ours that has no name in the namespace (made with
+    /// `O_TMPFILE`): its mount, an `O_PATH` fd of it, its `struct stat`.
+    fn unnamed(&self, at: &HostTarget, tid: i32) -> Option<(usize, OwnedFd, [u8; 144])> {
+        let (t, fd) = proc_fd(&at.path).filter(|_| at.magic)?;
+        let file = crate::perform::guest_file(if t > 0 { t } else { tid }, fd).ok()?;
+        let st = sys::fstat_bytes(file.as_raw_fd()).ok()?;
+        let dev = u64::from_le_bytes(st[..8].try_into().expect("144 bytes"));
+        let m = self.list.iter().position(|mt| mt.dev == dev)?;
+        if sys::stat_type(&st) != libc::S_IFREG {
+            return None;
+        }
+        Some((m, reopen(file.as_raw_fd(), libc::O_PATH).ok()?, st))
+    }
+
     /// The directory `at` is to be made or removed in, and the final name.
     fn parent<'a>(&self, at: &'a HostTarget) -> Option<Result<(usize, Ino, &'a [u8]), Errno>> {
         let (m, mut comps, _) = split(&at.path)?;
@@ -461,8 +475,8 @@ fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32, defer: bool
     // What the reopen of a memfd takes of the guest's flags.
     let keep = flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_DIRECTORY | libc::O_NOCTTY);
     if flags & libc::O_TMPFILE == libc::O_TMPFILE {
-        // An unnamed file in a directory of ours: a memfd of its own, never linked into
-        // the namespace (`linkat` of it is EXDEV: see ARCHITECTURE.md).
+        // An unnamed file in a directory of ours: a backing file not in the namespace until
+        // `linkat` gives it a name.
         let dir = mt.walk(&comps, false, &cred)?;
         if mt.fs.kind(dir) != Some(Kind::Dir) {
             return Err(Errno::ENOTDIR);
@@ -661,6 +675,23 @@ pub fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) ->
         },
         HostOp::Link { from, to } => {
             let src = all.node(from, tid, !from.magic);
+            if src.is_none()
+                && let Some((m, file, st)) = all.unnamed(from, tid)
+            {
+                // An O_TMPFILE file of ours gets its first name: the namespace takes it in.
+                return Some(all.parent(to).unwrap_or(Err(Errno::EXDEV)).and_then(|(tm, dir, name)| {
+                    if tm != m {
+                        return Err(Errno::EXDEV);
+                    }
+                    let mt = &mut all.list[m];
+                    let mode = u32::from_le_bytes(st[24..28].try_into().expect("144 bytes")) & 0o7777;
+                    let ino = mt.fs.create(dir, name, Kind::File, mode, &cred, t)?;
+                    let st_ino = u64::from_le_bytes(st[8..16].try_into().expect("144 bytes"));
+                    mt.by_ino.insert(st_ino, ino);
+                    mt.nodes.insert(ino, Node { fd: file, ino: st_ino });
+                    Ok(0)
+                }));
+            }
             match (src, all.parent(to)) {
                 (None, None) => return None,
                 (Some(Ok((fm, ino))), Some(Ok((tm, dir, name)))) if fm == tm => all.list[tm].fs.link(ino, dir, name, &cred, t).map(|()| 0),

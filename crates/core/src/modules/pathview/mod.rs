@@ -557,6 +557,25 @@ impl PathView {
         Some(Listing { hidden, extra, retype: Vec::new() })
     }
 
+    /// For a path naming one of the caller's own fds (`/proc/self/fd/N`,
+    /// `/proc/thread-self/fd/N`, `/proc/PID/fd/N` of its own process): the host magic link
+    /// of that fd, and the guest path of the file if it has one (else its directory's is
+    /// unknown: the guest path is `/proc/PID/fd/N` itself, on no mount of the view's).
+    fn own_fd_link(&self, ctx: &Ctx<'_>, ptr: u64, mem: &mut dyn GuestMem) -> Option<(Vec<u8>, GuestPath)> {
+        let path = mem.read_cstr(GuestAddr(ptr), MAX_CSTR - 1).ok()??;
+        let tgid = ctx.procs.thread(ctx.tid).map_or(ctx.tid.0, |t| t.tgid.0);
+        let text = std::str::from_utf8(&path).ok()?;
+        let rest = text.strip_prefix("/proc/self/fd/").or_else(|| text.strip_prefix("/proc/thread-self/fd/")).or_else(|| {
+            let (pid, fd) = text.strip_prefix("/proc/")?.split_once("/fd/")?;
+            (pid.parse::<i32>().ok()? == tgid).then_some(fd)
+        })?;
+        let fd: i32 = rest.parse().ok().filter(|f: &i32| *f >= 0)?;
+        // A file whose last name went reads as `PATH (deleted)`: no path of the view.
+        let named = self.fd_guest_path(ctx.tid, fd).ok().filter(|g| !g.as_bytes().ends_with(b" (deleted)"));
+        let guest = named.or_else(|| GuestPath::new(format!("/proc/{tgid}/fd/{fd}").into_bytes()).ok())?;
+        Some((format!("/proc/{}/fd/{fd}", ctx.tid.0).into_bytes(), guest))
+    }
+
     /// `chdir`/`fchdir` into directory `guest` of the monitor's own filesystems.
     fn enter_virtual(&self, ctx: &mut Ctx<'_>, guest: &GuestPath) -> Result<u64, Errno> {
         let host = self.view.translate(guest).ok_or(Errno::ENOENT)?;
@@ -785,7 +804,16 @@ impl PathView {
         let follows_name = n == nr::LINKAT && args.get(4) & viewos_abi::x86_64::flags::AT_SYMLINK_FOLLOW != 0;
         let shortcut = !ctx.exact && performed && how.is_none() && !follows_name;
         self.lexical.set(false);
-        for a in pargs {
+        for (i, a) in pargs.iter().enumerate() {
+            // linkat("/proc/self/fd/N", ..., AT_SYMLINK_FOLLOW): the file behind the guest's
+            // fd N, which may have no name to follow (an O_TMPFILE file being given one).
+            if i == 0
+                && follows_name
+                && let Some(own) = self.own_fd_link(ctx, args.get(a.path), mem)
+            {
+                looked.push(Some(own));
+                continue;
+            }
             match self.lookup(ctx, a, &args, how.as_ref().map(|(_, h)| h.as_slice()), mem, shortcut) {
                 Ok(None) => looked.push(None),
                 Ok(Some((mut host, guest))) => {

@@ -260,8 +260,12 @@ impl PathView {
                 let second = looked.get(1).ok_or(Errno::EFAULT)?;
                 let from = if n == nr::LINKAT { at(0) } else { plain() };
                 let Some((_, gt)) = second else { return Err(Errno::ENOENT) };
-                if let Some((_, gf)) = first {
-                    // A hard link never crosses a mount, bind mounts included.
+                if let Some((_, gf)) = first
+                    && !gf.as_bytes().starts_with(b"/proc/")
+                {
+                    // A hard link never crosses a mount, bind mounts included. (A file named
+                    // through `/proc/PID/fd/N` that has no name of its own is checked by the
+                    // host: the kernel, or the monitor's own filesystem.)
                     if self.view.mount_point(gf) != self.view.mount_point(gt) {
                         return Err(Errno::EXDEV);
                     }
