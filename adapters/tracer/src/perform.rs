@@ -353,7 +353,7 @@ pub fn open(op: &HostOp) -> Result<Opened, Errno> {
     if crate::vfs::active()
         && let Some(r) = crate::vfs::open(op)
     {
-        return r.map(Opened::Ready);
+        return r;
     }
     let HostOp::Open { at, flags, mode, resolve, umask } = op else { return Err(Errno::ENOSYS) };
     let flags = *flags as i32;

@@ -153,7 +153,18 @@ impl Mount {
     /// Gives inode `ino` its memfd.
     fn attach(&mut self, id: usize, ino: Ino) -> Result<(), Errno> {
         let name = [MEMFD_NAME, format!("{id}:{}", ino.0).as_bytes()].concat();
-        let fd = self.backing(&name)?;
+        let fd = match &self.store {
+            // A FIFO is a FIFO of the private tmpfs (the only name it has there is ours).
+            Some(root) if self.fs.kind(ino) == Some(Kind::Fifo) => {
+                let fifo = format!("fifo-{}", ino.0);
+                sys::mknodat(root.as_raw_fd(), fifo.as_bytes(), libc::S_IFIFO | 0o600, 0).map_err(errno)?;
+                let fd = sys::openat2(root.as_raw_fd(), fifo.as_bytes(), (libc::O_PATH | libc::O_CLOEXEC) as u64, 0, 0).map_err(errno)?;
+                // Open to all: the namespace's mode is checked before any open of it.
+                sys::fchmod_empty(fd.as_raw_fd(), 0o666, 0).map_err(errno)?;
+                fd
+            }
+            _ => self.backing(&name)?,
+        };
         let st = sys::fstat_bytes(fd.as_raw_fd()).map_err(errno)?;
         let st_ino = u64::from_le_bytes(st[8..16].try_into().expect("144 bytes"));
         self.by_ino.insert(st_ino, ino);
@@ -182,6 +193,10 @@ impl Mount {
             && let Some(n) = self.nodes.remove(&ino)
         {
             self.by_ino.remove(&n.ino);
+            if let Some(root) = &self.store {
+                // A FIFO's name in the private tmpfs (nothing else has one there).
+                let _ = sys::unlinkat(root.as_raw_fd(), format!("fifo-{}", ino.0).as_bytes(), 0);
+            }
             if self.gone.len() >= GONE_MAX {
                 self.gone.clear();
             }
@@ -426,9 +441,10 @@ pub fn magic_target(link: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Whether the name `/proc/TID/fd/N` shows could be one of ours: a memfd of the
-/// monitor's, or an unnamed file at the root of a detached mount (`/#INO (deleted)`).
+/// monitor's, or a file at the root of a detached mount (`/#INO (deleted)` for an unnamed
+/// file, `/fifo-N` for a FIFO). The caller checks the object itself.
 pub fn maybe_ours(link: &[u8]) -> bool {
-    active() && (link.strip_prefix(b"/memfd:").is_some_and(|n| n.starts_with(MEMFD_NAME)) || (link.starts_with(b"/#") && !link[2..].contains(&b'/')))
+    active() && (link.strip_prefix(b"/memfd:").is_some_and(|n| n.starts_with(MEMFD_NAME)) || (link.starts_with(b"/") && !link[1..].contains(&b'/')))
 }
 
 fn reopen(fd: i32, flags: i32) -> Result<OwnedFd, Errno> {
@@ -436,8 +452,17 @@ fn reopen(fd: i32, flags: i32) -> Result<OwnedFd, Errno> {
 }
 
 /// Opens `op` (a `HostOp::Open`) if its target is ours: `None` for a real one.
-pub fn open(op: &HostOp) -> Option<Result<OwnedFd, Errno>> {
-    Some(open_with(op, false)?.map(|(file, _)| file))
+pub fn open(op: &HostOp) -> Option<Result<crate::perform::Opened, Errno>> {
+    let HostOp::Open { flags, .. } = op else { return None };
+    let fifo_flags = (*flags as i32 & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_DIRECTORY)) | libc::O_CLOEXEC;
+    Some(open_with(op, false)?.map(|(file, _, fifo)| {
+        if fifo {
+            // Its open may wait for a peer: made where that blocks no one else.
+            crate::perform::Opened::Fifo { probe: file, flags: fifo_flags }
+        } else {
+            crate::perform::Opened::Ready(file)
+        }
+    }))
 }
 
 /// The mode of a file just created, to set once the guest has opened it itself (its
@@ -456,17 +481,22 @@ impl Pending {
 /// Opens `op` for a guest that will open the file itself through the monitor's fd (at a
 /// ptrace stop): a file it creates keeps mode 0777 until [`Pending::apply`].
 pub fn open_for_guest(op: &HostOp) -> Option<Result<(OwnedFd, Option<Pending>), Errno>> {
-    open_with(op, true)
+    // A FIFO's probe: the guest's own open of it waits for a peer, as natively.
+    Some(open_with(op, true)?.map(|(file, pending, _)| (file, pending)))
 }
 
-fn open_with(op: &HostOp, defer: bool) -> Option<Result<(OwnedFd, Option<Pending>), Errno>> {
+/// The open file, the mode to set after the guest's own open, whether it is a FIFO's
+/// `O_PATH` probe (to be opened where blocking harms no one).
+type Made = (OwnedFd, Option<Pending>, bool);
+
+fn open_with(op: &HostOp, defer: bool) -> Option<Result<Made, Errno>> {
     let HostOp::Open { at, flags, mode, umask, .. } = op else { return None };
     split(&at.path)?;
     let mut all = MOUNTS.lock().expect("vfs lock");
     Some(open_in(&mut all, at, *flags as i32, (*mode as u32) & !*umask & 0o7777, defer))
 }
 
-fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32, defer: bool) -> Result<(OwnedFd, Option<Pending>), Errno> {
+fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32, defer: bool) -> Result<Made, Errno> {
     let cred = cred();
     let (m, comps, slash) = split(&at.path).ok_or(Errno::ENOENT)?;
     let mt = all.list.get_mut(m).ok_or(Errno::ENOENT)?;
@@ -488,10 +518,10 @@ fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32, defer: bool
         let fd = mt.backing(b"viewos-tmpfile")?;
         let file = reopen(fd.as_raw_fd(), keep & !libc::O_TMPFILE)?;
         if defer {
-            return Ok((file, Some(Pending { fd, mode })));
+            return Ok((file, Some(Pending { fd, mode }), false));
         }
         sys::fchmod_empty(fd.as_raw_fd(), mode, 0).map_err(errno)?;
-        return Ok((file, None));
+        return Ok((file, None, false));
     }
     let (dir_comps, name) = match comps.split_last() {
         Some((name, dir)) => (dir.to_vec(), Some(*name)),
@@ -530,10 +560,10 @@ fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32, defer: bool
             }
             if defer {
                 let fd = mt.nodes[&ino].fd.try_clone().map_err(errno)?;
-                return Ok((file, Some(Pending { fd, mode })));
+                return Ok((file, Some(Pending { fd, mode }), false));
             }
             sys::fchmod_empty(fd, mode, 0).map_err(errno)?;
-            return Ok((file, None));
+            return Ok((file, None, false));
         }
         Err(e) => return Err(e),
     };
@@ -543,7 +573,7 @@ fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32, defer: bool
         return match mt.fs.kind(ino) {
             Some(Kind::Symlink) if flags & libc::O_NOFOLLOW == 0 => Err(Errno::ELOOP),
             Some(k) if k != Kind::Dir && (slash || flags & libc::O_DIRECTORY != 0) => Err(Errno::ENOTDIR),
-            Some(_) => reopen(mt.memfd(ino)?, libc::O_PATH).map(|f| (f, None)),
+            Some(_) => reopen(mt.memfd(ino)?, libc::O_PATH).map(|f| (f, None, false)),
             None => Err(Errno::ENOENT),
         };
     }
@@ -554,7 +584,7 @@ fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32, defer: bool
                 return Err(Errno::EISDIR);
             }
             mt.fs.access(ino, 4, &cred)?;
-            reopen(mt.memfd(ino)?, libc::O_RDONLY | (flags & libc::O_NONBLOCK)).map(|f| (f, None))
+            reopen(mt.memfd(ino)?, libc::O_RDONLY | (flags & libc::O_NONBLOCK)).map(|f| (f, None, false))
         }
         Some(Kind::File) => {
             if slash || flags & libc::O_DIRECTORY != 0 {
@@ -562,9 +592,22 @@ fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32, defer: bool
             }
             // The kernel checks the file's permissions for the guest (whose credentials
             // this thread holds) and truncates it for O_TRUNC.
-            reopen(mt.memfd(ino)?, keep).map(|f| (f, None))
+            reopen(mt.memfd(ino)?, keep).map(|f| (f, None, false))
         }
-        // Nothing behind a device node, FIFO or socket of ours yet.
+        // A FIFO of the private tmpfs: the caller opens it (blocking, unless O_NONBLOCK).
+        Some(Kind::Fifo) if mt.store.is_some() => {
+            let want = match acc {
+                libc::O_RDONLY => 4,
+                libc::O_WRONLY => 2,
+                _ => 6,
+            };
+            mt.fs.access(ino, want, &cred)?;
+            if flags & libc::O_NONBLOCK != 0 {
+                return reopen(mt.memfd(ino)?, keep & !libc::O_TRUNC).map(|f| (f, None, false));
+            }
+            mt.nodes[&ino].fd.try_clone().map(|f| (f, None, true)).map_err(errno)
+        }
+        // Nothing behind a device node or socket of ours yet.
         Some(_) => Err(Errno::ENXIO),
         None => Err(Errno::ENOENT),
     }
