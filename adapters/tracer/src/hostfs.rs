@@ -64,6 +64,10 @@ impl Host for HostFs {
         HostPath::new(link).map_err(|_| Errno::ENOTDIR)
     }
 
+    fn virtual_name(&self, dev: u64, ino: u64) -> Option<Vec<u8>> {
+        crate::vfs::name_of(dev, ino)
+    }
+
     fn may_enter_virtual(&self, host: &HostPath) -> Result<(), Errno> {
         crate::vfs::may_enter(host.as_bytes())
     }

@@ -408,6 +408,20 @@ pub fn fd_path(tid: i32, fd: i32) -> Option<Result<Vec<u8>, Errno>> {
     Some(all.list[m].fs.path_of(ino).map(|p| [format!("{}/{m}", String::from_utf8_lossy(VIRTUAL_ROOT)).as_bytes(), &p].concat()).ok_or(Errno::ENOENT))
 }
 
+/// The host path of the file of ours whose backing file is `(dev, ino)` (`PATH (deleted)`
+/// once its last name went); `None` for any other file.
+pub fn name_of(dev: u64, ino: u64) -> Option<Vec<u8>> {
+    if !active() {
+        return None;
+    }
+    let all = MOUNTS.lock().expect("vfs lock");
+    let (m, mt) = all.list.iter().enumerate().find(|(_, mt)| mt.dev == dev)?;
+    match mt.by_ino.get(&ino) {
+        Some(&i) => Some([format!("{}/{m}", String::from_utf8_lossy(VIRTUAL_ROOT)).as_bytes(), &mt.fs.path_of(i)?].concat()),
+        None => mt.gone.get(&ino).map(|last| [last.as_slice(), b" (deleted)"].concat()),
+    }
+}
+
 /// The path through which the kernel reaches regular file `host` of ours for `execve`:
 /// the monitor's own fd of it (`/proc/MONITOR/fd/N`). `None`: not ours.
 pub fn exec_path(host: &[u8]) -> Option<Vec<u8>> {

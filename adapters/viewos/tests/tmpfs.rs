@@ -202,3 +202,36 @@ fn a_command_can_start_in_it() {
         assert_eq!(out, "/mnt/vt\nf\n/mnt/vt\n", "user {user:?}");
     }
 }
+
+#[test]
+fn no_backing_file_name_is_ever_shown() {
+    let Some(py) = python3() else {
+        eprintln!("skipped: no python3");
+        return;
+    };
+    // Mappings (/proc/self/maps and smaps), fds and the running program of files of the
+    // view's filesystem read as their guest paths, never as the monitor's backing files.
+    let script = r##"
+import mmap, os, subprocess, shutil
+f = open("/mnt/vt/data", "w+b"); f.write(b"x" * 8192); f.flush()
+m = mmap.mmap(f.fileno(), 8192)
+g = open("/mnt/vt/gone", "w+b"); g.write(b"y" * 4096); g.flush()
+n = mmap.mmap(g.fileno(), 4096); os.unlink("/mnt/vt/gone")
+seen = [l.split(None, 5)[5].strip() for l in open("/proc/self/maps") if len(l.split(None, 5)) == 6 and l.split()[4] != "0" and ("vt" in l or "#" in l or "memfd" in l or "viewos" in l)]
+print(sorted(set(seen)))
+print(sum(1 for l in open("/proc/self/smaps") if l.rstrip().endswith("/mnt/vt/data")))
+print(os.readlink("/proc/self/fd/%d" % f.fileno()), os.readlink("/proc/self/fd/%d" % g.fileno()))
+shutil.copy("/bin/readlink", "/mnt/vt/rl"); os.chmod("/mnt/vt/rl", 0o755)
+print(subprocess.run(["/mnt/vt/rl", "/proc/self/exe"], capture_output=True, text=True).stdout.strip())
+"##;
+    for user in users() {
+        for mech in ["--mechanism=hybrid", "--mechanism=ptrace"] {
+            let out = ok(&run_as(user, &[mech, "--mount", "tmpfs:/mnt/vt", "--", py, "-c", script]), "names");
+            assert_eq!(
+                out,
+                "['/mnt/vt/data', '/mnt/vt/gone (deleted)']\n1\n/mnt/vt/data /mnt/vt/gone (deleted)\n/mnt/vt/rl\n",
+                "user {user:?} {mech}"
+            );
+        }
+    }
+}

@@ -27,6 +27,7 @@ use crate::process::Tid;
 use super::SET_ID_CALLS;
 
 mod exec;
+mod maps;
 mod perform;
 mod procfs;
 use perform::PERFORMED;
@@ -38,7 +39,7 @@ fn changes_creds(n: u32) -> bool {
 mod unix;
 use procfs::GuestFs;
 
-use crate::hostop::{HostOp, Listing, OPEN_HOW_SIZE, is_virtual};
+use crate::hostop::{HostOp, Listing, OPEN_HOW_SIZE, Outcome, is_virtual};
 use viewos_abi::x86_64::flags::{AT_FDCWD, RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_XDEV};
 
 /// What the path view asks of the host besides the resolver's `lstat`/`readlink`.
@@ -64,6 +65,13 @@ pub trait Host: Fs + Send {
     /// `virtual_caps`, a module that virtualizes credentials decided the first part.
     fn may_chroot(&self, _tid: Tid, _host: &HostPath, _virtual_caps: Option<bool>) -> Result<(), Errno> {
         Err(Errno::EPERM)
+    }
+
+    /// The host path of the file of one of the monitor's own filesystems whose backing
+    /// file has device `dev` and inode `ino` (`PATH (deleted)` for one without a name
+    /// anymore); `None` for any other file.
+    fn virtual_name(&self, _dev: u64, _ino: u64) -> Option<Vec<u8>> {
+        None
     }
 
     /// Whether the calling thread may enter directory `host` of one of the monitor's own
@@ -93,6 +101,8 @@ pub struct PathView {
     phantoms: std::cell::RefCell<BTreeMap<Vec<u8>, Vec<(GuestPath, Vec<u8>, u8)>>>,
     /// Only these path calls (see [`PathView::only`]).
     only: Option<Vec<u32>>,
+    /// Opens of `/proc/PID/maps` being read for an edited copy: whether close-on-exec.
+    maps: std::cell::RefCell<BTreeMap<Tid, bool>>,
 }
 
 impl PathView {
@@ -107,6 +117,7 @@ impl PathView {
             lexical: std::cell::Cell::new(false),
             phantoms: Default::default(),
             only: None,
+            maps: Default::default(),
         }
     }
 
@@ -696,7 +707,20 @@ impl Module for PathView {
         self.in_own_view(ctx, |pv, ctx| pv.finish(ctx, call, ret, mem))
     }
 
+    fn performed(&mut self, ctx: &mut Ctx<'_>, _call: &Syscall, _op: &HostOp, o: &mut Outcome) -> Option<HostOp> {
+        let cloexec = self.maps.borrow_mut().remove(&ctx.tid)?;
+        if o.result.is_err() {
+            return None;
+        }
+        let data = maps::edit(&o.out, &self.view, &*self.host);
+        Some(HostOp::OpenMemory { name: b"maps".to_vec(), data, cloexec })
+    }
+
     fn adjust(&mut self, ctx: &mut Ctx<'_>, _call: &Syscall, op: &mut HostOp) -> Adjusted {
+        if matches!(op, HostOp::ReadFile { .. }) && self.maps.borrow().contains_key(&ctx.tid) {
+            // Its text comes back to `performed`, to be edited.
+            return Adjusted::Watch;
+        }
         // A listing another module changes (it decided first) still hides what the view hides.
         if let HostOp::Getdents { fd, edit, .. } = op
             && edit.hidden.is_empty()

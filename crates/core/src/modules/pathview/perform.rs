@@ -2,7 +2,7 @@
 //! ([`Disposition::Perform`]), so they need one seccomp notification and no ptrace stop.
 //! The guest's flags are checked here first, as the kernel checks them before any lookup.
 
-use viewos_abi::x86_64::flags::{AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, O_CREAT, O_PATH, O_TMPFILE, O_TRUNC, O_WRONLY};
+use viewos_abi::x86_64::flags::{AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, O_CLOEXEC, O_CREAT, O_PATH, O_TMPFILE, O_TRUNC, O_WRONLY};
 use viewos_abi::x86_64::flags::{RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS, RESOLVE_NO_XDEV};
 use viewos_abi::x86_64::nr;
 use viewos_abi::{Errno, SyscallArgs};
@@ -154,12 +154,28 @@ impl PathView {
     /// The host call for path call `n`, its path arguments looked up (`looked`, in
     /// `path_args` order, `how` the copied `open_how` for `openat2`).
     pub(super) fn perform(&self, ctx: &Ctx<'_>, n: u32, args: &SyscallArgs, looked: &[Looked], how: Option<&[u8]>, mem: &mut dyn GuestMem) -> Disposition {
-        match self.host_op(ctx, n, args, looked, how, mem) {
+        match self.host_op(ctx, n, args, looked, how, mem).map(|op| self.maps_instead(ctx, op)) {
             Ok(op) => {
                 let creds = ctx.procs.thread(ctx.tid).filter(|t| t.creds_changed).map(|_| ctx.tid);
                 Disposition::Perform { op, creds, lexical: self.lexical.get() }
             }
             Err(e) => Disposition::Emulate(Err(e)),
+        }
+    }
+
+    /// A read-only open of `/proc/PID/maps` in a view with the monitor's own filesystems:
+    /// read it, for a copy that names their files by guest path (see `maps.rs`).
+    fn maps_instead(&self, ctx: &Ctx<'_>, op: HostOp) -> HostOp {
+        match &op {
+            HostOp::Open { at, flags, .. }
+                if flags & (3 | O_PATH | O_CREAT) == 0
+                    && super::maps::is_maps(&at.path)
+                    && self.view.binds().any(|(_, src)| is_virtual(src.as_bytes())) =>
+            {
+                self.maps.borrow_mut().insert(ctx.tid, flags & O_CLOEXEC != 0);
+                HostOp::ReadFile { at: at.clone() }
+            }
+            _ => op,
         }
     }
 
