@@ -71,14 +71,14 @@ diff -r /usr/include/linux linux && echo tar-same
 cp /bin/true mytrue && ./mytrue && echo ran-a-stored-program
 printf '#!/mnt/vt/mysh\necho script-ran-by $0\n' > s; cp /bin/sh mysh; chmod +x s; ./s
 readlink /proc/self/fd/5 5< f
-exec 4< f; rm f; readlink /proc/self/fd/4; cat <&4
+exec 4< f; rm f; readlink /proc/self/fd/4; cat /proc/self/fd/4; cat <&4
 mkdir -p d/e; cd d/e; pwd; readlink /proc/self/cwd; cd ../..
 rm -r d linux; ls
 "#;
         let out = ok(&in_view(user, &[], script), "programs on the tmpfs");
         assert_eq!(
             out,
-            "one\ntwo\nvia-fd3\n20000\ntar-same\nran-a-stored-program\nscript-ran-by /mnt/vt/s\n/mnt/vt/f\n/mnt/vt/f (deleted)\none\ntwo\n/mnt/vt/d/e\n/mnt/vt/d/e\ng\nmysh\nmytrue\ns\n",
+            "one\ntwo\nvia-fd3\n20000\ntar-same\nran-a-stored-program\nscript-ran-by /mnt/vt/s\n/mnt/vt/f\n/mnt/vt/f (deleted)\none\ntwo\none\ntwo\n/mnt/vt/d/e\n/mnt/vt/d/e\ng\nmysh\nmytrue\ns\n",
             "user {user:?}"
         );
     }

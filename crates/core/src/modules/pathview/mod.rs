@@ -40,7 +40,7 @@ mod unix;
 use procfs::GuestFs;
 
 use crate::hostop::{HostOp, Listing, OPEN_HOW_SIZE, Outcome, is_virtual};
-use viewos_abi::x86_64::flags::{AT_FDCWD, RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_XDEV};
+use viewos_abi::x86_64::flags::{AT_FDCWD, O_NOFOLLOW, RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_XDEV};
 
 /// What the path view asks of the host besides the resolver's `lstat`/`readlink`.
 pub trait Host: Fs + Send {
@@ -581,6 +581,8 @@ impl PathView {
             (pid.parse::<i32>().ok()? == tgid).then_some(fd)
         })?;
         let fd: i32 = rest.parse().ok().filter(|f: &i32| *f >= 0)?;
+        // Only files (pipes and sockets are reopened as the path view always did).
+        self.host.fd_path(ctx.tid, fd).ok()?;
         // A file whose last name went reads as `PATH (deleted)`: no path of the view.
         let named = self.fd_guest_path(ctx.tid, fd).ok().filter(|g| !g.as_bytes().ends_with(b" (deleted)"));
         let guest = named.or_else(|| GuestPath::new(format!("/proc/{tgid}/fd/{fd}").into_bytes()).ok())?;
@@ -831,8 +833,11 @@ impl PathView {
         for (i, a) in pargs.iter().enumerate() {
             // linkat("/proc/self/fd/N", ..., AT_SYMLINK_FOLLOW): the file behind the guest's
             // fd N, which may have no name to follow (an O_TMPFILE file being given one).
+            // The same for an open that follows it: the kernel reopens the file itself
+            // (one whose last name went included), as it would natively.
+            let opens_own = matches!(n, nr::OPEN | nr::OPENAT) && args.get(if n == nr::OPEN { 1 } else { 2 }) & O_NOFOLLOW == 0;
             if i == 0
-                && follows_name
+                && (follows_name || opens_own)
                 && let Some(own) = self.own_fd_link(ctx, args.get(a.path), mem)
             {
                 looked.push(Some(own));
