@@ -64,6 +64,18 @@ impl Host for HostFs {
         HostPath::new(link).map_err(|_| Errno::ENOTDIR)
     }
 
+    fn virtual_socket(&self, host: &HostPath, bind: Option<u32>) -> Result<Vec<u8>, Errno> {
+        crate::vfs::virtual_socket(host.as_bytes(), bind)
+    }
+
+    fn socket_bound(&self, host: &HostPath, ok: bool) {
+        crate::vfs::socket_bound(host.as_bytes(), ok)
+    }
+
+    fn virtual_socket_name(&self, kernel: &[u8]) -> Option<Vec<u8>> {
+        crate::vfs::virtual_socket_name(kernel)
+    }
+
     fn virtual_name(&self, dev: u64, ino: u64) -> Option<Vec<u8>> {
         crate::vfs::name_of(dev, ino)
     }

@@ -60,6 +60,9 @@ struct Mount {
     /// `/proc/PID/fd/N` of a guest that still has one open: `PATH (deleted)`, as the
     /// kernel shows it. Bounded: the oldest are forgotten.
     gone: HashMap<u64, Vec<u8>>,
+    /// Sockets bound in it: the kernel's path of each, and the host path it was bound to
+    /// (what `getsockname` reports, even after the name goes).
+    bound: HashMap<Vec<u8>, Vec<u8>>,
 }
 
 const GONE_MAX: usize = 4096;
@@ -140,7 +143,7 @@ pub fn mount(opts: TmpfsOptions) -> std::io::Result<Vec<u8>> {
             None
         }
     };
-    let mut m = Mount { fs, store, dev: 0, nodes: HashMap::new(), by_ino: HashMap::new(), size: opts.size, gone: HashMap::new() };
+    let mut m = Mount { fs, store, dev: 0, nodes: HashMap::new(), by_ino: HashMap::new(), size: opts.size, gone: HashMap::new(), bound: HashMap::new() };
     m.attach(id, root).map_err(|e| std::io::Error::from_raw_os_error(i32::from(e.0)))?;
     let st = sys::fstat_bytes(m.nodes[&root].fd.as_raw_fd())?;
     m.dev = u64::from_le_bytes(st[..8].try_into().expect("144 bytes"));
@@ -194,8 +197,10 @@ impl Mount {
         {
             self.by_ino.remove(&n.ino);
             if let Some(root) = &self.store {
-                // A FIFO's name in the private tmpfs (nothing else has one there).
-                let _ = sys::unlinkat(root.as_raw_fd(), format!("fifo-{}", ino.0).as_bytes(), 0);
+                // A FIFO's or socket's name in the private tmpfs (nothing else has one there).
+                for prefix in ["fifo", "sock"] {
+                    let _ = sys::unlinkat(root.as_raw_fd(), format!("{prefix}-{}", ino.0).as_bytes(), 0);
+                }
             }
             if self.gone.len() >= GONE_MAX {
                 self.gone.clear();
@@ -406,6 +411,81 @@ pub fn fd_path(tid: i32, fd: i32) -> Option<Result<Vec<u8>, Errno>> {
     let all = MOUNTS.lock().expect("vfs lock");
     let (m, ino) = all.of_file(file.as_raw_fd())?;
     Some(all.list[m].fs.path_of(ino).map(|p| [format!("{}/{m}", String::from_utf8_lossy(VIRTUAL_ROOT)).as_bytes(), &p].concat()).ok_or(Errno::ENOENT))
+}
+
+/// The kernel's path of socket inode `ino` of mount `mt`: its name in the private tmpfs,
+/// reached through the monitor's fd of that tmpfs's root.
+fn socket_kernel_path(mt: &Mount, ino: Ino) -> Result<Vec<u8>, Errno> {
+    let root = mt.store.as_ref().ok_or(Errno::EOPNOTSUPP)?;
+    Ok(format!("/proc/{}/fd/{}/sock-{}", std::process::id(), root.as_raw_fd(), ino.0).into_bytes())
+}
+
+/// See `Host::virtual_socket`: for `bind` (`Some(umask)`) the socket inode is made now (its
+/// real socket by the guest's bind); else the existing socket's kernel path.
+pub fn virtual_socket(host: &[u8], bind: Option<u32>) -> Result<Vec<u8>, Errno> {
+    let mut all = MOUNTS.lock().expect("vfs lock");
+    let at = HostTarget { path: host.to_vec(), magic: false };
+    let cred = cred();
+    match bind {
+        Some(umask) => {
+            let (m, dir, name) = all.parent(&at).ok_or(Errno::ENOENT)??;
+            let mt = &mut all.list[m];
+            mt.store.as_ref().ok_or(Errno::EOPNOTSUPP)?;
+            let ino = match mt.fs.create(dir, name, Kind::Socket, 0o777 & !umask, &cred, now()) {
+                Err(Errno::EEXIST) => return Err(Errno::EADDRINUSE),
+                r => r?,
+            };
+            socket_kernel_path(mt, ino)
+        }
+        None => {
+            let (m, ino) = all.node(&at, 0, false).ok_or(Errno::ENOENT)??;
+            let mt = &all.list[m];
+            if mt.fs.kind(ino) != Some(Kind::Socket) {
+                return Err(Errno::ECONNREFUSED);
+            }
+            socket_kernel_path(mt, ino)
+        }
+    }
+}
+
+/// See `Host::socket_bound`.
+pub fn socket_bound(host: &[u8], ok: bool) {
+    let mut all = MOUNTS.lock().expect("vfs lock");
+    let at = HostTarget { path: host.to_vec(), magic: false };
+    let Some(Ok((m, dir, name))) = all.parent(&at) else { return };
+    let mt = &mut all.list[m];
+    let root = Cred::root();
+    let Ok(ino) = mt.fs.lookup(dir, name, &root) else { return };
+    if mt.fs.kind(ino) != Some(Kind::Socket) || mt.nodes.contains_key(&ino) {
+        return;
+    }
+    let made = ok.then(|| {
+        let store = mt.store.as_ref()?;
+        sys::openat2(store.as_raw_fd(), format!("sock-{}", ino.0).as_bytes(), (libc::O_PATH | libc::O_CLOEXEC) as u64, 0, 0).ok()
+    });
+    match made.flatten().and_then(|fd| sys::fstat_bytes(fd.as_raw_fd()).ok().map(|st| (fd, st))) {
+        Some((fd, st)) => {
+            let st_ino = u64::from_le_bytes(st[8..16].try_into().expect("144 bytes"));
+            if let Ok(k) = socket_kernel_path(mt, ino) {
+                mt.bound.insert(k, trim(host).to_vec());
+            }
+            mt.by_ino.insert(st_ino, ino);
+            mt.nodes.insert(ino, Node { fd, ino: st_ino });
+        }
+        None => {
+            let _ = mt.fs.unlink(dir, name, &root, now());
+            mt.forget_if_gone(ino, b"");
+        }
+    }
+}
+
+/// See `Host::virtual_socket_name`: the host path a socket was bound to.
+pub fn virtual_socket_name(kernel: &[u8]) -> Option<Vec<u8>> {
+    if !active() {
+        return None;
+    }
+    let all = MOUNTS.lock().expect("vfs lock");
+    all.list.iter().find_map(|mt| mt.bound.get(kernel).cloned())
 }
 
 /// The host path of the file of ours whose backing file is `(dev, ino)` (`PATH (deleted)`

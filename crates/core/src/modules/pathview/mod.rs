@@ -74,6 +74,24 @@ pub trait Host: Fs + Send {
         None
     }
 
+    /// The path the kernel is to be given for an AF_UNIX socket at `host`, a path of one of
+    /// the monitor's own filesystems: for `bind` (`Some(umask)`: the name is taken now,
+    /// `EADDRINUSE` if it exists; [`Host::socket_bound`] says how the bind went), else the
+    /// existing socket's.
+    fn virtual_socket(&self, _host: &HostPath, _bind: Option<u32>) -> Result<Vec<u8>, Errno> {
+        Err(Errno::ENOENT)
+    }
+
+    /// The end of a `bind` that [`Host::virtual_socket`] prepared: `ok` if the kernel made
+    /// the socket.
+    fn socket_bound(&self, _host: &HostPath, _ok: bool) {}
+
+    /// The host path a socket address the kernel reports (`getsockname`...) stands for,
+    /// if it is one [`Host::virtual_socket`] gave.
+    fn virtual_socket_name(&self, _kernel: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+
     /// Whether the calling thread may enter directory `host` of one of the monitor's own
     /// filesystems ([`is_virtual`]): `ENOTDIR`, `EACCES`... as `chdir` would fail.
     fn may_enter_virtual(&self, _host: &HostPath) -> Result<(), Errno> {
@@ -103,6 +121,8 @@ pub struct PathView {
     only: Option<Vec<u32>>,
     /// Opens of `/proc/PID/maps` being read for an edited copy: whether close-on-exec.
     maps: std::cell::RefCell<BTreeMap<Tid, bool>>,
+    /// A `bind` to a path of the monitor's own filesystems in flight: that host path.
+    binding: BTreeMap<Tid, HostPath>,
 }
 
 impl PathView {
@@ -118,6 +138,7 @@ impl PathView {
             phantoms: Default::default(),
             only: None,
             maps: Default::default(),
+            binding: BTreeMap::new(),
         }
     }
 
@@ -464,7 +485,7 @@ impl PathView {
             Ok(None) => return None,
             Err(e) => return Some(Disposition::Emulate(Err(e))),
         };
-        let sa = match self.resolve_host(ctx, None, &path, Flags::EMPTY, false).and_then(|(host, _)| unix::sockaddr(&host)) {
+        let sa = match self.resolve_host(ctx, None, &path, Flags::EMPTY, false).and_then(|(host, _)| self.socket_kernel_path(host, None)).and_then(|p| unix::sockaddr(&p)) {
             Ok(sa) => sa,
             Err(e) => return Some(Disposition::Emulate(Err(e))),
         };
@@ -476,7 +497,7 @@ impl PathView {
 
     /// `bind`/`connect`/`sendto` naming a filesystem socket: the address rewritten to a copy
     /// holding the host path. `None`: not a path address.
-    fn socket_address(&self, ctx: &Ctx<'_>, n: u32, args: &SyscallArgs, mem: &mut dyn GuestMem) -> Option<Disposition> {
+    fn socket_address(&mut self, ctx: &Ctx<'_>, n: u32, args: &SyscallArgs, mem: &mut dyn GuestMem) -> Option<Disposition> {
         let (addr_arg, len_arg) = if n == nr::SENDTO { (4, 5) } else { (1, 2) };
         let path = match unix::read_path(mem, args.get(addr_arg), args.get(len_arg)) {
             Ok(Some(p)) => p,
@@ -486,15 +507,35 @@ impl PathView {
         // bind creates the socket file and does not follow a final symlink; connect and
         // sendto follow to an existing one.
         let (flags, create) = if n == nr::BIND { (Flags::NOFOLLOW, true) } else { (Flags::EMPTY, false) };
-        let result = self.resolve_host(ctx, None, &path, flags, create).and_then(|(host, _)| unix::sockaddr(&host));
+        let resolved = self.resolve_host(ctx, None, &path, flags, create);
+        let virtual_bind = match &resolved {
+            Ok((host, _)) if n == nr::BIND && is_virtual(host) => HostPath::new(host.clone()).ok(),
+            _ => None,
+        };
+        let umask = ctx.procs.fs(ctx.tid).map_or(0o022, |f| f.umask);
+        let result = resolved.and_then(|(host, _)| self.socket_kernel_path(host, (n == nr::BIND).then_some(umask))).and_then(|p| unix::sockaddr(&p));
         Some(match result {
             Ok(sa) => {
                 let mut a = *args;
                 a.set(len_arg, sa.len() as u64);
-                Disposition::Rewrite { nr: None, args: a, scratch: vec![Scratch { arg: addr_arg, data: sa, relocs: Vec::new() }], inspect: false }
+                // A socket of the monitor's own filesystems enters its namespace if the bind works.
+                let inspect = virtual_bind.is_some();
+                if let Some(h) = virtual_bind {
+                    self.binding.insert(ctx.tid, h);
+                }
+                Disposition::Rewrite { nr: None, args: a, scratch: vec![Scratch { arg: addr_arg, data: sa, relocs: Vec::new() }], inspect }
             }
             Err(e) => Disposition::Emulate(Err(e)),
         })
+    }
+
+    /// The path the kernel is given for a socket at host path `host`: itself, or for one of
+    /// the monitor's own filesystems the path of its real socket (see `Host::virtual_socket`).
+    fn socket_kernel_path(&self, host: Vec<u8>, bind: Option<u32>) -> Result<Vec<u8>, Errno> {
+        if !is_virtual(&host) {
+            return Ok(host);
+        }
+        self.host.virtual_socket(&HostPath::new(host).map_err(|_| Errno::ENOENT)?, bind)
     }
 
     /// `readlink` of a magic link: the guest path of its target, truncated like the kernel's.
@@ -900,8 +941,12 @@ impl PathView {
         if let Some((addr, len, size)) = self.sockname.remove(&ctx.tid) {
             if ret >= 0 {
                 let a = call.args();
-                let _ = unix::report_back(&self.view, mem, a.get(addr), a.get(len), size);
+                let _ = unix::report_back(&self.view, &*self.host, mem, a.get(addr), a.get(len), size);
             }
+            return ExitFixup::Keep;
+        }
+        if let Some(h) = self.binding.remove(&ctx.tid) {
+            self.host.socket_bound(&h, ret == 0);
             return ExitFixup::Keep;
         }
         if let Some(g) = self.chdir.remove(&ctx.tid)

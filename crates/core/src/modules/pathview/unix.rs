@@ -42,15 +42,17 @@ pub fn sockaddr(path: &[u8]) -> Result<Vec<u8>, Errno> {
 /// At the exit of `getsockname`/`getpeername`/`accept`/`recvfrom`: the kernel wrote a host
 /// path at `addr`; put the guest name of it in its place, truncated to the caller's buffer
 /// of `size` bytes, and report the full length at `lenp`, as the kernel does.
-pub fn report_back(view: &View, mem: &mut dyn GuestMem, addr: u64, lenp: u64, size: u32) -> Result<(), Errno> {
+pub fn report_back(view: &View, host: &dyn super::Host, mem: &mut dyn GuestMem, addr: u64, lenp: u64, size: u32) -> Result<(), Errno> {
     if addr == 0 || lenp == 0 {
         return Ok(());
     }
     let mut lb = [0u8; 4];
     mem.read(GuestAddr(lenp), &mut lb)?;
     let written = u32::from_le_bytes(lb) as u64;
-    let Some(host) = read_path(mem, addr, written.min(u64::from(size)))? else { return Ok(()) };
-    let Ok(host) = HostPath::new(host) else { return Ok(()) };
+    let Some(kernel) = read_path(mem, addr, written.min(u64::from(size)))? else { return Ok(()) };
+    // A socket of the monitor's own filesystems: the kernel knows it by its real name.
+    let named = host.virtual_socket_name(&kernel).unwrap_or(kernel);
+    let Ok(host) = HostPath::new(named) else { return Ok(()) };
     let guest = view.untranslate(&host).map(GuestPath::into_bytes).unwrap_or_default();
     let full = sockaddr(&guest)?;
     let n = full.len().min(size as usize);
