@@ -701,7 +701,29 @@ fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32, defer: bool
             }
             mt.nodes[&ino].fd.try_clone().map(|f| (f, None, true)).map_err(errno)
         }
-        // Nothing behind a device node or socket of ours yet.
+        // A device node: the host's device of that number (`/dev/char/MAJ:MIN`), opened with
+        // the guest's credentials and flags, so the kernel checks the device's own permissions.
+        Some(Kind::Char(rdev) | Kind::Block(rdev)) => {
+            mt.fs.access(ino, match acc {
+                libc::O_RDONLY => 4,
+                libc::O_WRONLY => 2,
+                _ => 6,
+            }, &cred)?;
+            let kind = if matches!(mt.fs.kind(ino), Some(Kind::Char(_))) { "char" } else { "block" };
+            let (major, minor) = (((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff), (rdev & 0xff) | ((rdev >> 12) & !0xff));
+            // The kernel names the device in sysfs; its node in /dev must be that device.
+            let uevent = std::fs::read_to_string(format!("/sys/dev/{kind}/{major}:{minor}/uevent")).map_err(|_| Errno::ENXIO)?;
+            let name = uevent.lines().find_map(|l| l.strip_prefix("DEVNAME=")).filter(|n| !n.contains("..")).ok_or(Errno::ENXIO)?;
+            let path = format!("/dev/{name}");
+            let probe = sys::openat2(libc::AT_FDCWD, path.as_bytes(), (libc::O_PATH | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64, 0, 0).map_err(|_| Errno::ENXIO)?;
+            let st = sys::fstat_bytes(probe.as_raw_fd()).map_err(errno)?;
+            let want = if kind == "char" { libc::S_IFCHR } else { libc::S_IFBLK };
+            if sys::stat_type(&st) != want || u64::from_le_bytes(st[40..48].try_into().expect("144 bytes")) != rdev {
+                return Err(Errno::ENXIO);
+            }
+            reopen(probe.as_raw_fd(), keep | libc::O_NOCTTY).map(|f| (f, None, false))
+        }
+        // A socket is not opened (as natively).
         Some(_) => Err(Errno::ENXIO),
         None => Err(Errno::ENOENT),
     }

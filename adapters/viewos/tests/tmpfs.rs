@@ -235,3 +235,19 @@ print(subprocess.run(["/mnt/vt/rl", "/proc/self/exe"], capture_output=True, text
         }
     }
 }
+
+#[test]
+fn device_nodes_made_in_it_open_the_hosts_device() {
+    if !common::is_root() {
+        eprintln!("skipped: making device nodes needs root");
+        return;
+    }
+    let out = ok(
+        &run_as(None, &["--mount", "tmpfs:/mnt/vt", "--", "sh", "-c", "cd /mnt/vt && mknod null c 1 3 && mknod zero c 1 5 && chmod 666 null && echo gone > null && head -c 3 zero | od -An -tx1 && stat -c '%F %t:%T %a' null zero && mknod nodev c 250 250 && cat nodev 2>&1; true"]),
+        "device nodes",
+    );
+    assert_eq!(out, " 00 00 00\ncharacter special file 1:3 666\ncharacter special file 1:5 644\ncat: nodev: No such device or address\n");
+    // An unprivileged user may not make one, as on the kernel's tmpfs.
+    let o = run_as(Some(65534), &["--mount", "tmpfs:/mnt/vt", "--", "mknod", "/mnt/vt/null", "c", "1", "3"]);
+    assert!(!o.status.success() && text(&o.stderr).contains("Operation not permitted"), "{}", text(&o.stderr));
+}
