@@ -355,7 +355,7 @@ impl Mounts {
     }
 
     /// The directory `at` is to be made or removed in, and the final name.
-    fn parent<'a>(&self, at: &'a HostTarget) -> Option<Result<(usize, Ino, &'a [u8]), Errno>> {
+    fn parent<'a>(&self, at: &'a HostTarget) -> Option<Result<Place<'a>, Errno>> {
         let (m, mut comps, _) = split(&at.path)?;
         let Some(mt) = self.list.get(m) else { return Some(Err(Errno::ENOENT)) };
         // The mount's root itself: it is a mount point of the view.
@@ -578,6 +578,9 @@ pub fn open_for_guest(op: &HostOp) -> Option<Result<(OwnedFd, Option<Pending>), 
     // A FIFO's probe: the guest's own open of it waits for a peer, as natively.
     Some(open_with(op, true)?.map(|(file, pending, _)| (file, pending)))
 }
+
+/// A name to be made or removed: the mount, the directory, the final name.
+type Place<'a> = (usize, Ino, &'a [u8]);
 
 /// The open file, the mode to set after the guest's own open, whether it is a FIFO's
 /// `O_PATH` probe (to be opened where blocking harms no one).
