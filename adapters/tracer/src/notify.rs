@@ -89,7 +89,7 @@ fn carry(shared: &Shared, mon: &mut viewos_core::Monitor, fd: i32, id: u64, call
                     HostOp::Open { .. } => match perform::open(&op) {
                         Err(Errno::ELOOP) if lexical => Some(Err(Errno::ELOOP)),
                         r => {
-                            open(fd, id, r, op.cloexec(), creds);
+                            open(fd, id, tid, r, op.cloexec(), creds);
                             None
                         }
                     },
@@ -97,7 +97,7 @@ fn carry(shared: &Shared, mon: &mut viewos_core::Monitor, fd: i32, id: u64, call
                         perform::Ran::Done(r) => Some(r),
                         perform::Ran::Redecide => Some(Err(Errno::ELOOP)),
                         perform::Ran::Install(last) => {
-                            open(fd, id, perform::open(&last), last.cloexec(), creds);
+                            open(fd, id, tid, perform::open(&last), last.cloexec(), creds);
                             None
                         }
                     },
@@ -123,8 +123,30 @@ fn carry(shared: &Shared, mon: &mut viewos_core::Monitor, fd: i32, id: u64, call
 }
 
 /// Installs `file` in the notifying thread's table as the result of its call.
-fn install(fd: i32, id: u64, file: &OwnedFd, cloexec: bool) {
-    match sys::notif_addfd_send(fd, id, file.as_raw_fd(), cloexec) {
+///
+/// `ADDFD` wakes the guest thread to install the fd itself and waits for it: two wake-ups,
+/// which the scheduler sends to an idle CPU when it can, and waking an idle CPU of a VM
+/// costs tens of microseconds each. For the call, the guest thread and this one are kept
+/// on the CPU this one runs on (where the guest was: the notification woke this thread
+/// on its CPU), so both wake-ups stay local; their own masks are put back after it (a
+/// guest not allowed on this CPU is left alone).
+fn install(fd: i32, id: u64, tid: i32, file: &OwnedFd, cloexec: bool) {
+    let pinned = sys::current_cpu().and_then(|cpu| {
+        let guest = sys::affinity(tid).filter(|m| m.contains(cpu))?;
+        let mine = sys::affinity(0)?;
+        let here = sys::CpuMask::only(cpu);
+        if !sys::set_affinity(tid, &here) {
+            return None;
+        }
+        sys::set_affinity(0, &here);
+        Some((guest, mine))
+    });
+    let r = sys::notif_addfd_send(fd, id, file.as_raw_fd(), cloexec);
+    if let Some((guest, mine)) = pinned {
+        sys::set_affinity(tid, &guest);
+        sys::set_affinity(0, &mine);
+    }
+    match r {
         Ok(_) => {}
         // The thread was interrupted or died: nothing to answer.
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
@@ -134,14 +156,14 @@ fn install(fd: i32, id: u64, file: &OwnedFd, cloexec: bool) {
 }
 
 /// A notified open, made by the monitor (`opened`) and installed in the guest's table.
-fn open(fd: i32, id: u64, opened: Result<Opened, Errno>, cloexec: bool, creds: Option<i32>) {
+fn open(fd: i32, id: u64, tid: i32, opened: Result<Opened, Errno>, cloexec: bool, creds: Option<i32>) {
     match opened {
-        Ok(Opened::Ready(file)) => install(fd, id, &file, cloexec),
+        Ok(Opened::Ready(file)) => install(fd, id, tid, &file, cloexec),
         Ok(Opened::Fifo { probe, flags }) => {
             // Blocks until a peer opens the other end, which may be another guest that
             // needs the monitor meanwhile: wait on a thread of its own.
             std::thread::spawn(move || match perform::open_fifo(&probe, flags, creds) {
-                Ok(file) => install(fd, id, &file, cloexec),
+                Ok(file) => install(fd, id, tid, &file, cloexec),
                 Err(e) => respond(fd, id, Some(Err(e))),
             });
         }

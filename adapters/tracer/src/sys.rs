@@ -688,3 +688,43 @@ pub fn tmpfile_in(dir: i32, mode: u32) -> io::Result<std::os::fd::OwnedFd> {
     // SAFETY: a fresh fd from the kernel.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }
+
+/// A thread's CPU affinity mask.
+pub struct CpuMask(libc::cpu_set_t);
+
+/// The CPU the calling thread runs on.
+pub fn current_cpu() -> Option<usize> {
+    // SAFETY: no arguments.
+    let c = unsafe { libc::sched_getcpu() };
+    usize::try_from(c).ok()
+}
+
+/// Thread `tid`'s affinity mask (`0`: the calling thread).
+pub fn affinity(tid: i32) -> Option<CpuMask> {
+    // SAFETY: a zeroed cpu_set_t of the size passed.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    (unsafe { libc::sched_getaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } == 0).then_some(CpuMask(set))
+}
+
+impl CpuMask {
+    /// The mask of `cpu` alone.
+    pub fn only(cpu: usize) -> CpuMask {
+        // SAFETY: a zeroed cpu_set_t.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: CPU_SET ignores a cpu past the set's size.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+        CpuMask(set)
+    }
+
+    pub fn contains(&self, cpu: usize) -> bool {
+        // SAFETY: CPU_ISSET is false for a cpu past the set's size.
+        unsafe { libc::CPU_ISSET(cpu, &self.0) }
+    }
+}
+
+/// Sets thread `tid`'s affinity mask (`0`: the calling thread).
+pub fn set_affinity(tid: i32, mask: &CpuMask) -> bool {
+    // SAFETY: a valid cpu_set_t of the size passed.
+    unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &mask.0) == 0 }
+}

@@ -43,6 +43,8 @@ struct Mounts {
 struct Node {
     fd: OwnedFd,
     ino: u64,
+    /// Its name in the private tmpfs (a FIFO's or socket's), to remove with the inode.
+    name: Option<String>,
 }
 
 struct Mount {
@@ -156,10 +158,12 @@ impl Mount {
     /// Gives inode `ino` its memfd.
     fn attach(&mut self, id: usize, ino: Ino) -> Result<(), Errno> {
         let name = [MEMFD_NAME, format!("{id}:{}", ino.0).as_bytes()].concat();
+        let mut named = None;
         let fd = match &self.store {
             // A FIFO is a FIFO of the private tmpfs (the only name it has there is ours).
             Some(root) if self.fs.kind(ino) == Some(Kind::Fifo) => {
                 let fifo = format!("fifo-{}", ino.0);
+                named = Some(fifo.clone());
                 sys::mknodat(root.as_raw_fd(), fifo.as_bytes(), libc::S_IFIFO | 0o600, 0).map_err(errno)?;
                 let fd = sys::openat2(root.as_raw_fd(), fifo.as_bytes(), (libc::O_PATH | libc::O_CLOEXEC) as u64, 0, 0).map_err(errno)?;
                 // Open to all: the namespace's mode is checked before any open of it.
@@ -171,7 +175,7 @@ impl Mount {
         let st = sys::fstat_bytes(fd.as_raw_fd()).map_err(errno)?;
         let st_ino = u64::from_le_bytes(st[8..16].try_into().expect("144 bytes"));
         self.by_ino.insert(st_ino, ino);
-        self.nodes.insert(ino, Node { fd, ino: st_ino });
+        self.nodes.insert(ino, Node { fd, ino: st_ino, name: named });
         Ok(())
     }
 
@@ -196,11 +200,9 @@ impl Mount {
             && let Some(n) = self.nodes.remove(&ino)
         {
             self.by_ino.remove(&n.ino);
-            if let Some(root) = &self.store {
+            if let (Some(root), Some(name)) = (&self.store, &n.name) {
                 // A FIFO's or socket's name in the private tmpfs (nothing else has one there).
-                for prefix in ["fifo", "sock"] {
-                    let _ = sys::unlinkat(root.as_raw_fd(), format!("{prefix}-{}", ino.0).as_bytes(), 0);
-                }
+                let _ = sys::unlinkat(root.as_raw_fd(), name.as_bytes(), 0);
             }
             if self.gone.len() >= GONE_MAX {
                 self.gone.clear();
@@ -470,7 +472,7 @@ pub fn socket_bound(host: &[u8], ok: bool) {
                 mt.bound.insert(k, trim(host).to_vec());
             }
             mt.by_ino.insert(st_ino, ino);
-            mt.nodes.insert(ino, Node { fd, ino: st_ino });
+            mt.nodes.insert(ino, Node { fd, ino: st_ino, name: Some(format!("sock-{}", ino.0)) });
         }
         None => {
             let _ = mt.fs.unlink(dir, name, &root, now());
@@ -850,7 +852,7 @@ pub fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) ->
                     let ino = mt.fs.create(dir, name, Kind::File, mode, &cred, t)?;
                     let st_ino = u64::from_le_bytes(st[8..16].try_into().expect("144 bytes"));
                     mt.by_ino.insert(st_ino, ino);
-                    mt.nodes.insert(ino, Node { fd: file, ino: st_ino });
+                    mt.nodes.insert(ino, Node { fd: file, ino: st_ino, name: None });
                     Ok(0)
                 }));
             }
