@@ -92,6 +92,7 @@ pub fn spawn(path: &Path, argv: &[OsString], filter: &[u8], listener: bool, cwd:
     }
     // SAFETY: plain getpid.
     let parent = unsafe { libc::getpid() };
+    let nofile = sys::guest_nofile().map(|(soft, hard)| libc::rlimit { rlim_cur: soft, rlim_max: hard });
     // SAFETY: the child only makes raw system calls on the buffers prepared above (no
     // allocation, no locks) and ends in execve or _exit.
     let pid = unsafe { libc::fork() };
@@ -101,7 +102,7 @@ pub fn spawn(path: &Path, argv: &[OsString], filter: &[u8], listener: bool, cwd:
     if pid == 0 {
         // SAFETY: the child; every pointer below was prepared before the fork.
         unsafe {
-            child(&Plan { parent, go, prog: &prog, flags, cwd: c_cwd.as_deref(), path: &c_path, argv: &p_argv, prefix: &not_found })
+            child(&Plan { parent, go, prog: &prog, flags, cwd: c_cwd.as_deref(), path: &c_path, argv: &p_argv, prefix: &not_found, nofile })
         }
     }
     // SAFETY: closing our copy of the read end.
@@ -134,10 +135,12 @@ struct Plan<'a> {
     argv: &'a [*const libc::c_char],
     /// "viewos: PATH: ", for exec failures.
     prefix: &'a [u8],
+    /// The open-file limit to start the guest with (the monitor raised its own).
+    nofile: Option<libc::rlimit>,
 }
 
 unsafe fn child(plan: &Plan<'_>) -> ! {
-    let Plan { parent, go, prog, flags, cwd, path, argv, prefix } = *plan;
+    let Plan { parent, go, prog, flags, cwd, path, argv, prefix, nofile } = *plan;
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         if libc::getppid() != parent {
@@ -182,6 +185,9 @@ unsafe fn child(plan: &Plan<'_>) -> ! {
         }
         unsafe extern "C" {
             static environ: *const *const libc::c_char;
+        }
+        if let Some(r) = nofile {
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
         }
         libc::execve(path.as_ptr(), argv.as_ptr(), environ);
         let err = *libc::__errno_location();

@@ -728,3 +728,26 @@ pub fn set_affinity(tid: i32, mask: &CpuMask) -> bool {
     // SAFETY: a valid cpu_set_t of the size passed.
     unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &mask.0) == 0 }
 }
+
+/// The open-file limit the guest is to start with, when the monitor raised its own.
+static GUEST_NOFILE: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
+
+/// Raises the monitor's own open-file limit to its hard limit (a virtual filesystem holds an
+/// fd per inode); the guest still starts with the limit it would have had (`guest_nofile`).
+pub fn raise_nofile() {
+    // SAFETY: a zeroed rlimit for getrlimit to fill.
+    let mut r: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 || r.rlim_cur >= r.rlim_max {
+        return;
+    }
+    let _ = GUEST_NOFILE.set((r.rlim_cur, r.rlim_max));
+    let raised = libc::rlimit { rlim_cur: r.rlim_max, rlim_max: r.rlim_max };
+    // SAFETY: a valid rlimit.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) };
+}
+
+/// The open-file limit (soft, hard) to give the guest back, if the monitor raised its own.
+pub fn guest_nofile() -> Option<(u64, u64)> {
+    GUEST_NOFILE.get().copied()
+}

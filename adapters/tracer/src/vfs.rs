@@ -132,6 +132,8 @@ fn cred() -> Cred {
 pub fn mount(opts: TmpfsOptions) -> std::io::Result<Vec<u8>> {
     let mut all = MOUNTS.lock().expect("vfs lock");
     let id = all.list.len();
+    // One fd per inode: as many as the hard limit allows (the guest keeps its own limit).
+    sys::raise_nofile();
     // SAFETY: no arguments.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     let fs = MemFs::new(0, opts.size, opts.mode, uid, gid, now());
@@ -179,8 +181,13 @@ impl Mount {
         Ok(())
     }
 
-    /// A new backing file (mode 0777, as a memfd's), named `name` if it is a memfd.
+    /// A new backing file (mode 0777, as a memfd's), named `name` if it is a memfd. Out of
+    /// fds, the filesystem is out of inodes: `ENOSPC`.
     fn backing(&self, name: &[u8]) -> Result<OwnedFd, Errno> {
+        self.new_backing(name).map_err(|e| if matches!(e, Errno::EMFILE | Errno::ENFILE) { Errno::ENOSPC } else { e })
+    }
+
+    fn new_backing(&self, name: &[u8]) -> Result<OwnedFd, Errno> {
         match &self.store {
             Some(root) => {
                 let fd = sys::tmpfile_in(root.as_raw_fd(), 0o600).map_err(errno)?;

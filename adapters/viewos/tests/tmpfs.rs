@@ -251,3 +251,17 @@ fn device_nodes_made_in_it_open_the_hosts_device() {
     let o = run_as(Some(65534), &["--mount", "tmpfs:/mnt/vt", "--", "mknod", "/mnt/vt/null", "c", "1", "3"]);
     assert!(!o.status.success() && text(&o.stderr).contains("Operation not permitted"), "{}", text(&o.stderr));
 }
+
+#[test]
+fn it_holds_more_files_than_the_open_file_limit() {
+    // The monitor holds an fd per inode: it raises its own limit, and the guest keeps the
+    // limit it was started with.
+    let script = format!(
+        "ulimit -Sn 256 && exec {} --mount tmpfs:/mnt/vt -- sh -c 'ulimit -n; i=0; while [ $i -lt 600 ]; do : > /mnt/vt/f$i; i=$((i+1)); done; ls /mnt/vt | wc -l'",
+        common::viewos()
+    );
+    for user in users() {
+        let out = ok(&command_as(user, "sh", &["-c", &script]).output().unwrap(), "many files");
+        assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["256", "600"], "user {user:?}");
+    }
+}
