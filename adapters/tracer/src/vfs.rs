@@ -665,7 +665,7 @@ fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32, defer: bool
                 let _ = sys::fchown_empty(fd, u32::MAX, gid);
             }
             if defer {
-                let fd = mt.nodes[&ino].fd.try_clone().map_err(errno)?;
+                let fd = mt.nodes.get(&ino).ok_or(Errno::ESTALE)?.fd.try_clone().map_err(errno)?;
                 return Ok((file, Some(Pending { fd, mode }), false));
             }
             sys::fchmod_empty(fd, mode, 0).map_err(errno)?;
@@ -711,7 +711,7 @@ fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32, defer: bool
             if flags & libc::O_NONBLOCK != 0 {
                 return reopen(mt.memfd(ino)?, keep & !libc::O_TRUNC).map(|f| (f, None, false));
             }
-            mt.nodes[&ino].fd.try_clone().map(|f| (f, None, true)).map_err(errno)
+            mt.nodes.get(&ino).ok_or(Errno::ESTALE)?.fd.try_clone().map(|f| (f, None, true)).map_err(errno)
         }
         // A device node: the host's device of that number (`/dev/char/MAJ:MIN`), opened with
         // the guest's credentials and flags, so the kernel checks the device's own permissions.
