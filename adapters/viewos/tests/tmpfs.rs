@@ -221,6 +221,10 @@ seen = [l.split(None, 5)[5].strip() for l in open("/proc/self/maps") if len(l.sp
 print(sorted(set(seen)))
 print(sum(1 for l in open("/proc/self/smaps") if l.rstrip().endswith("/mnt/vt/data")))
 print(os.readlink("/proc/self/fd/%d" % f.fileno()), os.readlink("/proc/self/fd/%d" % g.fileno()))
+if os.geteuid() == 0:
+    # map_files (readable by root only): named like maps.
+    r = [l.split()[0] for l in open("/proc/self/maps") if l.rstrip().endswith("/mnt/vt/data")][0]
+    assert os.readlink("/proc/self/map_files/" + r) == "/mnt/vt/data", os.readlink("/proc/self/map_files/" + r)
 shutil.copy("/bin/readlink", "/mnt/vt/rl"); os.chmod("/mnt/vt/rl", 0o755)
 print(subprocess.run(["/mnt/vt/rl", "/proc/self/exe"], capture_output=True, text=True).stdout.strip())
 "##;

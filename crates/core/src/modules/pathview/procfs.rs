@@ -1,6 +1,7 @@
 //! `/proc` as one guest process sees it through the monitor's resolver: `/proc/self` and
 //! `/proc/thread-self` name the *guest* (the monitor's own would name the monitor), and the
-//! magic links (`/proc/PID/{cwd,root,exe}`, `/proc/PID/fd/N`, and the same under `task/TID`)
+//! magic links (`/proc/PID/{cwd,root,exe}`, `/proc/PID/fd/N`, `/proc/PID/map_files/RANGE`, and
+//! the same under `task/TID`)
 //! read as the guest path of their target, or not at all when the view does not show it;
 //! a target without a path (`pipe:[N]`) reads as the kernel says it.
 
@@ -62,7 +63,14 @@ pub fn is_magic(host: &[u8]) -> bool {
         [b"task", tid, rest @ ..] if is_number(tid) => rest,
         _ => rest,
     };
-    matches!(rest, [b"cwd" | b"root" | b"exe"]) || matches!(rest, [b"fd", n] if is_number(n))
+    matches!(rest, [b"cwd" | b"root" | b"exe"]) || matches!(rest, [b"fd", n] if is_number(n)) || matches!(rest, [b"map_files", r] if is_range(r))
+}
+
+/// `START-END` in hex, as a `map_files` entry is named.
+fn is_range(b: &[u8]) -> bool {
+    let mut halves = b.splitn(2, |&c| c == b'-');
+    let hex = |h: Option<&[u8]>| h.is_some_and(|h| !h.is_empty() && h.iter().all(u8::is_ascii_hexdigit));
+    hex(halves.next()) && hex(halves.next())
 }
 
 /// True for `/proc/PID/mem` and `/proc/PID/task/TID/mem`.
@@ -117,10 +125,10 @@ mod tests {
 
     #[test]
     fn magic_links_are_recognised() {
-        for m in ["/proc/1/cwd", "/proc/12/root", "/proc/3/exe", "/proc/4/fd/0", "/proc/5/task/6/cwd", "/proc/5/task/6/fd/10"] {
+        for m in ["/proc/1/cwd", "/proc/12/root", "/proc/3/exe", "/proc/4/fd/0", "/proc/5/task/6/cwd", "/proc/5/task/6/fd/10", "/proc/7/map_files/7f00-7f01"] {
             assert!(is_magic(m.as_bytes()), "{m}");
         }
-        for n in ["/proc/self", "/proc/1/status", "/proc/1/fd", "/proc/x/cwd", "/proc/1/fd/x", "/home/proc/1/cwd", "/proc/1/task/cwd"] {
+        for n in ["/proc/self", "/proc/1/status", "/proc/1/fd", "/proc/x/cwd", "/proc/1/fd/x", "/home/proc/1/cwd", "/proc/1/task/cwd", "/proc/1/map_files/x-y", "/proc/1/map_files"] {
             assert!(!is_magic(n.as_bytes()), "{n}");
         }
     }
