@@ -18,14 +18,21 @@
 //! the adapter asks the host and tests ask a model. A guest error is an `Errno`, decided
 //! before any action (the plan is all or nothing).
 //!
+//! [`status`] says what differs from the lower layer and [`commit`] how to make the lower
+//! tree show the merged view, both from the upper layer alone; [`store`] is how the upper
+//! layer is kept on disk.
+//!
 //! Renaming a directory (which overlayfs refuses with `EXDEV` without `redirect_dir`) copies
 //! up the whole merged subtree first, then renames inside the upper layer and marks the new
 //! directory opaque: it is then entirely in the upper layer.
 #![forbid(unsafe_code)]
 
+mod commit;
 mod merge;
 mod plan;
+pub mod store;
 
+pub use commit::{Commit, Status, commit, status};
 pub use merge::{Layers, Node, Shown, listing, lookup};
 pub use plan::{Action, Change, plan};
 

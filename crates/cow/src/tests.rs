@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 
+use crate::commit::{Commit, Status, commit, status};
 use crate::plan::{Action, Change, plan};
 use crate::merge::{Layers, Node, Shown, listing, lookup};
 use crate::{Kind, RelPath, child, parent};
@@ -370,8 +371,72 @@ proptest! {
             }
             prop_assert_eq!(merged(&lower, &up), view_of(&model), "after step {}: {:?}", step, c);
         }
-        prop_assert_eq!(lower, lower_before);
+        prop_assert_eq!(&lower, &lower_before);
+        check_status(&lower, &up, &model)?;
+        // Committed, the lower tree shows exactly what the view showed.
+        let committed = apply_commit(&lower, &up);
+        prop_assert_eq!(view_of(&committed), view_of(&model), "commit: {:?}", commit(&Two { lower: &lower, upper: &up }));
     }
+}
+
+/// `status` against the difference of the lower tree and the final model: exactly the
+/// added and deleted paths; modified ones are in both, and every path whose kind, data or
+/// metadata changed is among them.
+fn check_status(lower: &Fs, up: &Upper, model: &Fs) -> Result<(), TestCaseError> {
+    let got = status(&Two { lower, upper: up });
+    let (before, after) = (view_of(lower), view_of(model));
+    let of = |s: Status| got.iter().filter(|(_, t)| *t == s).map(|(p, _)| p.clone()).collect::<BTreeSet<RelPath>>();
+    let added: BTreeSet<RelPath> = after.keys().filter(|p| !before.contains_key(*p)).cloned().collect();
+    let deleted: BTreeSet<RelPath> = before.keys().filter(|p| !after.contains_key(*p)).cloned().collect();
+    prop_assert_eq!(of(Status::Added), added, "status {:?}", got);
+    prop_assert_eq!(of(Status::Deleted), deleted, "status {:?}", got);
+    let modified = of(Status::Modified);
+    for p in &modified {
+        prop_assert!(before.contains_key(p) && after.contains_key(p), "{:?} modified but not in both", p);
+    }
+    for (p, v) in &after {
+        if before.get(p).is_some_and(|b| b != v) {
+            prop_assert!(modified.contains(p), "{:?} changed but not listed: {:?}", p, got);
+        }
+    }
+    Ok(())
+}
+
+/// The commit carried out on a copy of the lower tree, as the adapter will: staged copies
+/// of the merged entries first, then removals, directories and placements in order.
+fn apply_commit(lower: &Fs, up: &Upper) -> Fs {
+    let view = merged(lower, up);
+    let mut out = lower.clone();
+    let mut staged = BTreeMap::new();
+    for step in commit(&Two { lower, upper: up }) {
+        match step {
+            Commit::Stage(p) => {
+                staged.insert(p.clone(), view[&p]);
+            }
+            Commit::Remove(p) => {
+                assert!(out.get(&p).is_some(), "remove of a missing lower {p:?}");
+                for k in out.below(&p).into_iter().chain([p.clone()]) {
+                    out.names.remove(&k);
+                }
+            }
+            Commit::Mkdir(p) => {
+                assert!(out.get(&p).is_none(), "mkdir over {p:?}");
+                let n = out.add(p.clone(), Kind::Dir, 0);
+                out.inodes.get_mut(&n).unwrap().meta = view[&p].2;
+            }
+            Commit::SetMeta(p) => {
+                let i = out.names[&p];
+                out.inodes.get_mut(&i).unwrap().meta = view[&p].2;
+            }
+            Commit::Place(p) => {
+                assert!(out.get(&p).is_none(), "place over {p:?}");
+                let (kind, data, meta) = staged[&p];
+                let n = out.add(p.clone(), kind, data);
+                out.inodes.get_mut(&n).unwrap().meta = meta;
+            }
+        }
+    }
+    out
 }
 
 #[test]
