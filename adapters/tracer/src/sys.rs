@@ -682,9 +682,18 @@ pub fn private_tmpfs(size: u64, mode: u32) -> io::Result<std::os::fd::OwnedFd> {
 
 /// An unnamed regular file in the directory `dir` (`O_TMPFILE`), close-on-exec.
 pub fn tmpfile_in(dir: i32, mode: u32) -> io::Result<std::os::fd::OwnedFd> {
+    tmpfile_with(dir, libc::O_RDWR, mode)
+}
+
+/// An unnamed regular file in `dir` opened with `flags` (an access mode other than
+/// `O_RDONLY`, and status flags) and exactly `mode` (no umask), close-on-exec.
+pub fn tmpfile_with(dir: i32, flags: i32, mode: u32) -> io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
+    let old = umask(0);
     // SAFETY: a static path and integer arguments.
-    let fd = check(unsafe { libc::openat(dir, c".".as_ptr(), libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC, mode) } as libc::c_long)?;
+    let fd = unsafe { libc::openat(dir, c".".as_ptr(), libc::O_TMPFILE | flags | libc::O_CLOEXEC, mode) };
+    umask(old);
+    let fd = check(fd as libc::c_long)?;
     // SAFETY: a fresh fd from the kernel.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }

@@ -181,6 +181,28 @@ impl Mount {
         Ok(())
     }
 
+    /// A regular file's backing file made for its creator's open (`flags`: its access mode
+    /// and status flags; `mode`: the file's), in the private tmpfs: that open file, once the
+    /// inode has its `O_PATH` copy. `gid`: the creator's; the file takes the namespace's
+    /// group (a set-group-ID directory's).
+    fn create_backing(&mut self, ino: Ino, flags: i32, mode: u32, gid: u32) -> Result<OwnedFd, Errno> {
+        let root = self.store.as_ref().ok_or(Errno::EOPNOTSUPP)?;
+        let file = sys::tmpfile_with(root.as_raw_fd(), flags, mode).map_err(|e| match errno(e) {
+            Errno::EMFILE | Errno::ENFILE => Errno::ENOSPC,
+            other => other,
+        })?;
+        let fd = reopen(file.as_raw_fd(), libc::O_PATH)?;
+        let want = self.fs.stat(ino)?.gid;
+        if want != gid {
+            let _ = sys::fchown_empty(fd.as_raw_fd(), u32::MAX, want);
+        }
+        let st = sys::fstat_bytes(fd.as_raw_fd()).map_err(errno)?;
+        let st_ino = u64::from_le_bytes(st[8..16].try_into().expect("144 bytes"));
+        self.by_ino.insert(st_ino, ino);
+        self.nodes.insert(ino, Node { fd, ino: st_ino, name: None });
+        Ok(file)
+    }
+
     /// A new backing file (mode 0777, as a memfd's), named `name` if it is a memfd. Out of
     /// fds, the filesystem is out of inodes: `ENOSPC`.
     fn backing(&self, name: &[u8]) -> Result<OwnedFd, Errno> {
@@ -651,6 +673,19 @@ fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32, defer: bool
             }
             let name = name.expect("checked");
             let ino = mt.fs.create(dir, name, Kind::File, mode, &cred, now())?;
+            if !defer && acc != libc::O_RDONLY && mt.store.is_some() {
+                // The guest's own open file is the backing file itself, made with the
+                // guest's access mode and the file's mode (its creator may write a file it
+                // makes read-only); the monitor keeps an O_PATH copy.
+                match mt.create_backing(ino, keep & (acc | libc::O_APPEND | libc::O_NONBLOCK | libc::O_SYNC | libc::O_DSYNC | libc::O_DIRECT | libc::O_NOATIME), mode, cred.gid) {
+                    Ok(file) => return Ok((file, None, false)),
+                    Err(e) => {
+                        let _ = mt.fs.unlink(dir, name, &Cred::root(), now());
+                        mt.forget_if_gone(ino, b"");
+                        return Err(e);
+                    }
+                }
+            }
             if let Err(e) = mt.attach(m, ino) {
                 let _ = mt.fs.unlink(dir, name, &Cred::root(), now());
                 mt.forget_if_gone(ino, b"");
