@@ -24,7 +24,7 @@ fn resolve_of(at: &HostTarget) -> u64 {
 }
 
 /// `/proc/TID/fd/N` exactly: the thread and the fd.
-fn proc_fd(path: &[u8]) -> Option<(i32, i32)> {
+pub(crate) fn proc_fd(path: &[u8]) -> Option<(i32, i32)> {
     let rest = path.strip_prefix(b"/proc/")?;
     let (tid, fd) = std::str::from_utf8(rest).ok()?.split_once("/fd/")?;
     Some((tid.parse().ok()?, fd.parse().ok()?))
@@ -60,12 +60,15 @@ pub(crate) fn guest_file(tid: i32, fd: i32) -> Result<OwnedFd, Errno> {
 }
 
 /// An `O_PATH` fd of the target (of a final symlink itself with `nofollow`); for a
-/// guest's fd (`/proc/TID/fd/N`), that open file itself.
-fn path_fd(at: &HostTarget, nofollow: bool) -> Result<OwnedFd, Errno> {
+/// guest's fd (`/proc/TID/fd/N`), that open file itself (`pre`, if it was reached already).
+fn path_fd(at: &HostTarget, nofollow: bool, pre: &mut Option<OwnedFd>) -> Result<OwnedFd, Errno> {
     if at.magic
         && let Some((tid, fd)) = proc_fd(&at.path)
     {
-        return guest_file(tid, fd);
+        return match pre.take() {
+            Some(file) => Ok(file),
+            None => guest_file(tid, fd),
+        };
     }
     let flags = libc::O_PATH | libc::O_CLOEXEC | if nofollow { libc::O_NOFOLLOW } else { 0 };
     sys::openat2(libc::AT_FDCWD, &at.path, flags as u64, 0, resolve_of(at)).map_err(errno)
@@ -175,19 +178,23 @@ pub fn perform(op: &HostOp, tid: i32, mem: &mut dyn GuestMem) -> Outcome {
 }
 
 fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) -> Result<u64, Errno> {
-    if crate::vfs::active()
-        && let Some(r) = crate::vfs::make(op, tid, mem, out)
-    {
-        return r;
+    // The guest's file the op names by fd, if the monitor's own filesystems already
+    // reached it to see whether it is theirs.
+    let mut pre = None;
+    if crate::vfs::active() {
+        match crate::vfs::make(op, tid, mem, out) {
+            crate::vfs::Served::Ours(r) => return r,
+            crate::vfs::Served::Host(file) => pre = file,
+        }
     }
     match op {
         HostOp::Stat { at, nofollow, .. } | HostOp::Identify { at, nofollow } => {
-            let fd = path_fd(at, *nofollow)?;
+            let fd = path_fd(at, *nofollow, &mut pre)?;
             *out = sys::fstat_bytes(fd.as_raw_fd()).map_err(errno)?.to_vec();
             Ok(0)
         }
         HostOp::Statx { at, nofollow, flags, mask, .. } => {
-            let fd = path_fd(at, *nofollow)?;
+            let fd = path_fd(at, *nofollow, &mut pre)?;
             *out = sys::statx_bytes(fd.as_raw_fd(), *flags, *mask).map_err(errno)?.to_vec();
             Ok(0)
         }
@@ -199,13 +206,13 @@ fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) -> Res
             Ok(0)
         }
         HostOp::Access { at, nofollow, mode, flags } => {
-            let fd = path_fd(at, *nofollow)?;
+            let fd = path_fd(at, *nofollow, &mut pre)?;
             sys::faccess_empty(fd.as_raw_fd(), *mode, *flags).map_err(errno).map(|()| 0)
         }
         HostOp::Readlink { at, buf, size } => {
             let target = if at.magic {
                 // readlinkat(fd, ""): the symlink the guest's fd holds.
-                let fd = path_fd(at, false)?;
+                let fd = path_fd(at, false, &mut pre)?;
                 sys::readlinkat(fd.as_raw_fd(), b"", *size as usize)
             } else {
                 let (dir, name) = parent_fd(at)?;
@@ -216,7 +223,7 @@ fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) -> Res
             Ok(target.len() as u64)
         }
         HostOp::Statfs { at, out } => {
-            let fd = path_fd(at, false)?;
+            let fd = path_fd(at, false, &mut pre)?;
             let st = sys::fstatfs_bytes(fd.as_raw_fd()).map_err(errno)?;
             mem.write(GuestAddr(*out), &st)?;
             Ok(0)
@@ -235,20 +242,20 @@ fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) -> Res
             sys::renameat2(fdir.as_raw_fd(), &fname, tdir.as_raw_fd(), &tname, *flags).map_err(errno).map(|()| 0)
         }
         HostOp::Chmod { at, mode, nofollow } => {
-            let fd = path_fd(at, *nofollow)?;
+            let fd = path_fd(at, *nofollow, &mut pre)?;
             let flags = if *nofollow { libc::AT_SYMLINK_NOFOLLOW as u32 } else { 0 };
             sys::fchmod_empty(fd.as_raw_fd(), *mode, flags).map_err(errno).map(|()| 0)
         }
         HostOp::Chown { at, uid, gid, nofollow } => {
-            let fd = path_fd(at, *nofollow)?;
+            let fd = path_fd(at, *nofollow, &mut pre)?;
             sys::fchown_empty(fd.as_raw_fd(), *uid, *gid).map_err(errno).map(|()| 0)
         }
         HostOp::Utimens { at, times, nofollow } => {
-            let fd = path_fd(at, *nofollow)?;
+            let fd = path_fd(at, *nofollow, &mut pre)?;
             sys::utimens_empty(fd.as_raw_fd(), times.as_ref()).map_err(errno).map(|()| 0)
         }
         HostOp::Truncate { at, len } => {
-            let probe = path_fd(at, false)?;
+            let probe = path_fd(at, false, &mut pre)?;
             match sys::fstat_bytes(probe.as_raw_fd()).map(|st| sys::stat_type(&st)).map_err(errno)? {
                 libc::S_IFREG => {}
                 libc::S_IFDIR => return Err(Errno::EISDIR),
@@ -256,7 +263,7 @@ fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) -> Res
             }
             // Reopened for writing through the probe: the kernel checks write permission
             // (and ETXTBSY) as for truncate.
-            let fd = sys::openat2(libc::AT_FDCWD, &proc_self_fd(&probe), (libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NONBLOCK) as u64, 0, 0).map_err(errno)?;
+            let fd = sys::reopen(probe.as_raw_fd(), libc::O_WRONLY | libc::O_NONBLOCK).map_err(errno)?;
             sys::ftruncate(fd.as_raw_fd(), *len).map_err(errno).map(|()| 0)
         }
         HostOp::Link { from, to } => {
@@ -282,13 +289,16 @@ fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) -> Res
         }
         HostOp::Getdents { fd, buf, count, legacy, edit } => {
             // The guest's own open directory: reading it moves the guest's position.
-            let dir = guest_file(tid, *fd)?;
+            let dir = match pre.take() {
+                Some(d) => d,
+                None => guest_file(tid, *fd)?,
+            };
             let cap = (*count).min(1 << 20) as usize;
             let mut data = vec![0u8; cap];
             let dev = if edit.retype.is_empty() {
                 None
             } else {
-                sys::fstat_bytes(dir.as_raw_fd()).ok().map(|st| u64::from_le_bytes(st[..8].try_into().expect("144 bytes")))
+                sys::fstat_bytes(dir.as_raw_fd()).ok().map(|st| sys::stat_dev(&st))
             };
             loop {
                 let first = sys::tell(dir.as_raw_fd()).map_err(errno)? == 0;
@@ -305,7 +315,7 @@ fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) -> Res
             }
         }
         HostOp::Xattr { at, nofollow, call } => {
-            let fd = path_fd(at, *nofollow)?;
+            let fd = path_fd(at, *nofollow, &mut pre)?;
             let fd = fd.as_raw_fd();
             match call {
                 XattrCall::Get { name, buf, size } => {
@@ -338,10 +348,6 @@ pub enum Opened {
     Ready(OwnedFd),
     /// A FIFO: open it with [`open_fifo`] where blocking harms no one else.
     Fifo { probe: OwnedFd, flags: i32 },
-}
-
-fn proc_self_fd(fd: &OwnedFd) -> Vec<u8> {
-    format!("/proc/self/fd/{}", fd.as_raw_fd()).into_bytes()
 }
 
 /// Opens like the guest's `open` would (`HostOp::Open`), in the monitor; or makes the
@@ -394,10 +400,10 @@ pub fn open(op: &HostOp) -> Result<Opened, Errno> {
     let reflags = (flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW)) | libc::O_CLOEXEC;
     match kind {
         libc::S_IFREG | libc::S_IFDIR => {
-            sys::openat2(libc::AT_FDCWD, &proc_self_fd(&probe), reflags as u64, 0, 0).map(Opened::Ready).map_err(errno)
+            sys::reopen(probe.as_raw_fd(), reflags).map(Opened::Ready).map_err(errno)
         }
         libc::S_IFIFO if flags & libc::O_NONBLOCK == 0 => Ok(Opened::Fifo { probe, flags: reflags }),
-        _ => sys::openat2(libc::AT_FDCWD, &proc_self_fd(&probe), (reflags | libc::O_NOCTTY) as u64, 0, 0).map(Opened::Ready).map_err(errno),
+        _ => sys::reopen(probe.as_raw_fd(), reflags | libc::O_NOCTTY).map(Opened::Ready).map_err(errno),
     }
 }
 
@@ -405,5 +411,5 @@ pub fn open(op: &HostOp) -> Result<Opened, Errno> {
 /// of `creds` if the guest thread changed its own.
 pub fn open_fifo(probe: &OwnedFd, flags: i32, creds: Option<i32>) -> Result<OwnedFd, Errno> {
     let _as_guest = AsGuest::new(creds)?;
-    sys::openat2(libc::AT_FDCWD, &proc_self_fd(probe), flags as u64, 0, 0).map_err(errno)
+    sys::reopen(probe.as_raw_fd(), flags).map_err(errno)
 }

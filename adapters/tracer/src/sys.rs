@@ -327,6 +327,23 @@ pub fn fstat_bytes(fd: i32) -> io::Result<[u8; 144]> {
     Ok(st)
 }
 
+/// `st_dev` of a `struct stat` as bytes.
+pub fn stat_dev(st: &[u8; 144]) -> u64 {
+    u64::from_le_bytes(st[..8].try_into().expect("144 bytes"))
+}
+
+/// `st_ino` of a `struct stat` as bytes.
+pub fn stat_ino(st: &[u8; 144]) -> u64 {
+    u64::from_le_bytes(st[8..16].try_into().expect("144 bytes"))
+}
+
+/// A new open file description of the file `fd` refers to, with `flags` (and
+/// close-on-exec): a reopen through `/proc/self/fd/N`, so the kernel checks permissions
+/// for the opener's credentials as for any open.
+pub fn reopen(fd: i32, flags: i32) -> io::Result<std::os::fd::OwnedFd> {
+    openat2(libc::AT_FDCWD, format!("/proc/self/fd/{fd}").as_bytes(), (flags | libc::O_CLOEXEC) as u64, 0, 0)
+}
+
 /// The `st_mode` file type bits of a `struct stat` as bytes.
 pub fn stat_type(st: &[u8; 144]) -> u32 {
     u32::from_le_bytes(st[24..28].try_into().expect("144 bytes")) & libc::S_IFMT
@@ -578,8 +595,7 @@ pub fn sealed_memfd(name: &[u8], data: &[u8]) -> io::Result<std::os::fd::OwnedFd
     // SAFETY: integer arguments on our own fd.
     check(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } as i64)?;
     // Reopened read-only (from offset 0) through /proc/self/fd: the guest's fd cannot write.
-    let path = format!("/proc/self/fd/{}", file.as_raw_fd());
-    openat2(libc::AT_FDCWD, path.as_bytes(), (libc::O_RDONLY | libc::O_CLOEXEC) as u64, 0, 0)
+    reopen(file.as_raw_fd(), libc::O_RDONLY)
 }
 
 /// A tmpfs of at most `size` bytes (root directory mode `mode`) that belongs to no mount

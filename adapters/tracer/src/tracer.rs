@@ -416,8 +416,7 @@ impl Tracer {
     fn serve(&mut self, tid: i32, call: Syscall, file: std::os::fd::OwnedFd, flags: i32) {
         // Kept as an O_PATH fd until the next one: an open file for writing would make
         // `execve` of it ETXTBSY meanwhile.
-        let proc_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
-        let file = sys::openat2(libc::AT_FDCWD, proc_path.as_bytes(), (libc::O_PATH | libc::O_CLOEXEC) as u64, 0, 0).unwrap_or(file);
+        let file = sys::reopen(std::os::fd::AsRawFd::as_raw_fd(&file), libc::O_PATH).unwrap_or(file);
         let mut path = format!("/proc/{}/fd/{}", std::process::id(), std::os::fd::AsRawFd::as_raw_fd(&file)).into_bytes();
         path.push(0);
         self.served.insert(tid, file);

@@ -26,6 +26,7 @@ use viewos_core::hostop::{VIRTUAL_ROOT, is_virtual};
 use viewos_core::{Errno, GuestAddr, GuestMem, HostOp, HostTarget, Listing, XattrCall};
 use viewos_memfs::{Cred, Ino, Kind, MemFs};
 
+use crate::perform::proc_fd;
 use crate::sys::{self, errno};
 
 /// Whether any virtual filesystem exists (checked before anything else is looked at).
@@ -150,10 +151,10 @@ pub fn mount(opts: TmpfsOptions) -> std::io::Result<Vec<u8>> {
     let mut m = Mount { fs, store, dev: 0, nodes: HashMap::new(), by_ino: HashMap::new(), size: opts.size, gone: HashMap::new(), bound: HashMap::new() };
     m.attach(id, root).map_err(|e| std::io::Error::from_raw_os_error(i32::from(e.0)))?;
     let st = sys::fstat_bytes(m.nodes[&root].fd.as_raw_fd())?;
-    m.dev = u64::from_le_bytes(st[..8].try_into().expect("144 bytes"));
+    m.dev = sys::stat_dev(&st);
     all.list.push(m);
     ACTIVE.store(true, Ordering::Relaxed);
-    Ok(format!("{}/{id}", String::from_utf8_lossy(VIRTUAL_ROOT)).into_bytes())
+    Ok(mount_path(id))
 }
 
 impl Mount {
@@ -175,7 +176,7 @@ impl Mount {
             _ => self.backing(&name)?,
         };
         let st = sys::fstat_bytes(fd.as_raw_fd()).map_err(errno)?;
-        let st_ino = u64::from_le_bytes(st[8..16].try_into().expect("144 bytes"));
+        let st_ino = sys::stat_ino(&st);
         self.by_ino.insert(st_ino, ino);
         self.nodes.insert(ino, Node { fd, ino: st_ino, name: named });
         Ok(())
@@ -197,7 +198,7 @@ impl Mount {
             let _ = sys::fchown_empty(fd.as_raw_fd(), u32::MAX, want);
         }
         let st = sys::fstat_bytes(fd.as_raw_fd()).map_err(errno)?;
-        let st_ino = u64::from_le_bytes(st[8..16].try_into().expect("144 bytes"));
+        let st_ino = sys::stat_ino(&st);
         self.by_ino.insert(st_ino, ino);
         self.nodes.insert(ino, Node { fd, ino: st_ino, name: None });
         Ok(file)
@@ -323,6 +324,11 @@ impl Mount {
     }
 }
 
+/// The host path of mount `m`'s root.
+fn mount_path(m: usize) -> Vec<u8> {
+    [VIRTUAL_ROOT, format!("/{m}").as_bytes()].concat()
+}
+
 /// A path of ours, split: the mount, its components, and whether it ended with `/`.
 fn split(path: &[u8]) -> Option<(usize, Vec<&[u8]>, bool)> {
     if !is_virtual(path) {
@@ -341,28 +347,20 @@ fn trim(path: &[u8]) -> &[u8] {
     &path[..n.max(1)]
 }
 
-/// `/proc/TID/fd/N` exactly.
-fn proc_fd(path: &[u8]) -> Option<(i32, i32)> {
-    let rest = path.strip_prefix(b"/proc/")?;
-    let (tid, fd) = std::str::from_utf8(rest).ok()?.split_once("/fd/")?;
-    Some((tid.parse().ok()?, fd.parse().ok()?))
-}
 
 impl Mounts {
     /// The mount and inode behind an open file of the monitor's (a guest's, duplicated).
     fn of_file(&self, fd: i32) -> Option<(usize, Ino)> {
         let st = sys::fstat_bytes(fd).ok()?;
-        let dev = u64::from_le_bytes(st[..8].try_into().expect("144 bytes"));
-        let st_ino = u64::from_le_bytes(st[8..16].try_into().expect("144 bytes"));
+        let dev = sys::stat_dev(&st);
+        let st_ino = sys::stat_ino(&st);
         self.list.iter().enumerate().filter(|(_, mt)| mt.dev == dev).find_map(|(m, mt)| mt.by_ino.get(&st_ino).map(|&i| (m, i)))
     }
 
     /// The object `at` names, if it is ours: `None` for a real file.
-    fn node(&self, at: &HostTarget, tid: i32, nofollow: bool) -> Option<Result<(usize, Ino), Errno>> {
+    fn node(&self, at: &HostTarget, guest: Option<&OwnedFd>, nofollow: bool) -> Option<Result<(usize, Ino), Errno>> {
         if at.magic {
-            let (t, fd) = proc_fd(&at.path)?;
-            let file = crate::perform::guest_file(if t > 0 { t } else { tid }, fd).ok()?;
-            return self.of_file(file.as_raw_fd()).map(Ok);
+            return self.of_file(guest?.as_raw_fd()).map(Ok);
         }
         let (m, comps, slash) = split(&at.path)?;
         let Some(mt) = self.list.get(m) else { return Some(Err(Errno::ENOENT)) };
@@ -373,11 +371,10 @@ impl Mounts {
 
     /// A guest's regular file of ours that has no name in the namespace (made with
     /// `O_TMPFILE`): its mount, an `O_PATH` fd of it, its `struct stat`.
-    fn unnamed(&self, at: &HostTarget, tid: i32) -> Option<(usize, OwnedFd, [u8; 144])> {
-        let (t, fd) = proc_fd(&at.path).filter(|_| at.magic)?;
-        let file = crate::perform::guest_file(if t > 0 { t } else { tid }, fd).ok()?;
+    fn unnamed(&self, at: &HostTarget, guest: Option<&OwnedFd>) -> Option<(usize, OwnedFd, [u8; 144])> {
+        let file = guest.filter(|_| at.magic)?;
         let st = sys::fstat_bytes(file.as_raw_fd()).ok()?;
-        let dev = u64::from_le_bytes(st[..8].try_into().expect("144 bytes"));
+        let dev = sys::stat_dev(&st);
         let m = self.list.iter().position(|mt| mt.dev == dev)?;
         if sys::stat_type(&st) != libc::S_IFREG {
             return None;
@@ -406,7 +403,7 @@ pub fn lstat(path: &[u8]) -> Option<Result<viewos_path::Kind, Errno>> {
     }
     let all = MOUNTS.lock().expect("vfs lock");
     let at = HostTarget { path: path.to_vec(), magic: false };
-    Some(all.node(&at, 0, true)?.map(|(m, ino)| match all.list[m].fs.kind(ino) {
+    Some(all.node(&at, None, true)?.map(|(m, ino)| match all.list[m].fs.kind(ino) {
         Some(Kind::Dir) => viewos_path::Kind::Dir,
         Some(Kind::Symlink) => viewos_path::Kind::Symlink,
         _ => viewos_path::Kind::Other,
@@ -420,14 +417,14 @@ pub fn readlink(path: &[u8]) -> Option<Result<Vec<u8>, Errno>> {
     }
     let all = MOUNTS.lock().expect("vfs lock");
     let at = HostTarget { path: path.to_vec(), magic: false };
-    Some(all.node(&at, 0, true)?.and_then(|(m, ino)| all.list[m].fs.readlink(ino)))
+    Some(all.node(&at, None, true)?.and_then(|(m, ino)| all.list[m].fs.readlink(ino)))
 }
 
 /// Search permission on directory `path` of ours, as `chdir` checks it.
 pub fn may_enter(path: &[u8]) -> Result<(), Errno> {
     let all = MOUNTS.lock().expect("vfs lock");
     let at = HostTarget { path: path.to_vec(), magic: false };
-    let (m, ino) = all.node(&at, 0, false).ok_or(Errno::ENOENT)??;
+    let (m, ino) = all.node(&at, None, false).ok_or(Errno::ENOENT)??;
     let fs = &all.list[m].fs;
     if fs.kind(ino) != Some(Kind::Dir) {
         return Err(Errno::ENOTDIR);
@@ -441,7 +438,7 @@ pub fn fd_path(tid: i32, fd: i32) -> Option<Result<Vec<u8>, Errno>> {
     let file = crate::perform::guest_file(tid, fd).ok()?;
     let all = MOUNTS.lock().expect("vfs lock");
     let (m, ino) = all.of_file(file.as_raw_fd())?;
-    Some(all.list[m].fs.path_of(ino).map(|p| [format!("{}/{m}", String::from_utf8_lossy(VIRTUAL_ROOT)).as_bytes(), &p].concat()).ok_or(Errno::ENOENT))
+    Some(all.list[m].fs.path_of(ino).map(|p| [mount_path(m), p].concat()).ok_or(Errno::ENOENT))
 }
 
 /// The kernel's path of socket inode `ino` of mount `mt`: its name in the private tmpfs,
@@ -469,7 +466,7 @@ pub fn virtual_socket(host: &[u8], bind: Option<u32>) -> Result<Vec<u8>, Errno> 
             socket_kernel_path(mt, ino)
         }
         None => {
-            let (m, ino) = all.node(&at, 0, false).ok_or(Errno::ENOENT)??;
+            let (m, ino) = all.node(&at, None, false).ok_or(Errno::ENOENT)??;
             let mt = &all.list[m];
             if mt.fs.kind(ino) != Some(Kind::Socket) {
                 return Err(Errno::ECONNREFUSED);
@@ -496,7 +493,7 @@ pub fn socket_bound(host: &[u8], ok: bool) {
     });
     match made.flatten().and_then(|fd| sys::fstat_bytes(fd.as_raw_fd()).ok().map(|st| (fd, st))) {
         Some((fd, st)) => {
-            let st_ino = u64::from_le_bytes(st[8..16].try_into().expect("144 bytes"));
+            let st_ino = sys::stat_ino(&st);
             if let Ok(k) = socket_kernel_path(mt, ino) {
                 mt.bound.insert(k, trim(host).to_vec());
             }
@@ -528,7 +525,7 @@ pub fn name_of(dev: u64, ino: u64) -> Option<Vec<u8>> {
     let all = MOUNTS.lock().expect("vfs lock");
     let (m, mt) = all.list.iter().enumerate().find(|(_, mt)| mt.dev == dev)?;
     match mt.by_ino.get(&ino) {
-        Some(&i) => Some([format!("{}/{m}", String::from_utf8_lossy(VIRTUAL_ROOT)).as_bytes(), &mt.fs.path_of(i)?].concat()),
+        Some(&i) => Some([mount_path(m), mt.fs.path_of(i)?].concat()),
         None => mt.gone.get(&ino).map(|last| [last.as_slice(), b" (deleted)"].concat()),
     }
 }
@@ -539,7 +536,7 @@ pub fn exec_path(host: &[u8]) -> Option<Vec<u8>> {
     split(host)?;
     let all = MOUNTS.lock().expect("vfs lock");
     let at = HostTarget { path: host.to_vec(), magic: false };
-    let (m, ino) = all.node(&at, 0, false)?.ok()?;
+    let (m, ino) = all.node(&at, None, false)?.ok()?;
     let mt = &all.list[m];
     // Anything else fails in the kernel as it should (EACCES for a directory).
     if !mt.is_file(ino) {
@@ -557,23 +554,36 @@ pub fn magic_target(link: &[u8]) -> Option<Vec<u8>> {
     let all = MOUNTS.lock().expect("vfs lock");
     if let Some((m, ino)) = all.of_file(file.as_raw_fd()) {
         let p = all.list[m].fs.path_of(ino)?;
-        return Some([format!("{}/{m}", String::from_utf8_lossy(VIRTUAL_ROOT)).as_bytes(), &p].concat());
+        return Some([mount_path(m), p].concat());
     }
     let st = sys::fstat_bytes(file.as_raw_fd()).ok()?;
-    let st_ino = u64::from_le_bytes(st[8..16].try_into().expect("144 bytes"));
+    let st_ino = sys::stat_ino(&st);
     let last = all.list.iter().find_map(|m| m.gone.get(&st_ino))?;
     Some([last.as_slice(), b" (deleted)"].concat())
 }
 
 /// Whether the name `/proc/TID/fd/N` shows could be one of ours: a memfd of the
-/// monitor's, or a file at the root of a detached mount (`/#INO (deleted)` for an unnamed
+/// monitor's, or a file at the root of a private tmpfs (`/#INO (deleted)` for a backing
 /// file, `/fifo-N` for a FIFO). The caller checks the object itself.
 pub fn maybe_ours(link: &[u8]) -> bool {
-    active() && (link.strip_prefix(b"/memfd:").is_some_and(|n| n.starts_with(MEMFD_NAME)) || (link.starts_with(b"/") && !link[1..].contains(&b'/')))
+    let number = |b: &[u8]| !b.is_empty() && b.iter().all(u8::is_ascii_digit);
+    active()
+        && (link.strip_prefix(b"/memfd:").is_some_and(|n| n.starts_with(MEMFD_NAME))
+            || link.strip_prefix(b"/#").and_then(|r| r.strip_suffix(b" (deleted)")).is_some_and(number)
+            || link.strip_prefix(b"/fifo-").is_some_and(number))
+}
+
+/// The permission an open with access mode `acc` needs (4 read, 2 write).
+fn may_open(acc: i32) -> u32 {
+    match acc {
+        libc::O_RDONLY => 4,
+        libc::O_WRONLY => 2,
+        _ => 6,
+    }
 }
 
 fn reopen(fd: i32, flags: i32) -> Result<OwnedFd, Errno> {
-    sys::openat2(libc::AT_FDCWD, format!("/proc/self/fd/{fd}").as_bytes(), (flags | libc::O_CLOEXEC) as u64, 0, 0).map_err(errno)
+    sys::reopen(fd, flags).map_err(errno)
 }
 
 /// Opens `op` (a `HostOp::Open`) if its target is ours: `None` for a real one.
@@ -737,12 +747,7 @@ fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32, defer: bool
         }
         // A FIFO of the private tmpfs: the caller opens it (blocking, unless O_NONBLOCK).
         Some(Kind::Fifo) if mt.store.is_some() => {
-            let want = match acc {
-                libc::O_RDONLY => 4,
-                libc::O_WRONLY => 2,
-                _ => 6,
-            };
-            mt.fs.access(ino, want, &cred)?;
+            mt.fs.access(ino, may_open(acc), &cred)?;
             if flags & libc::O_NONBLOCK != 0 {
                 return reopen(mt.memfd(ino)?, keep & !libc::O_TRUNC).map(|f| (f, None, false));
             }
@@ -751,11 +756,7 @@ fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32, defer: bool
         // A device node: the host's device of that number (`/dev/char/MAJ:MIN`), opened with
         // the guest's credentials and flags, so the kernel checks the device's own permissions.
         Some(Kind::Char(rdev) | Kind::Block(rdev)) => {
-            mt.fs.access(ino, match acc {
-                libc::O_RDONLY => 4,
-                libc::O_WRONLY => 2,
-                _ => 6,
-            }, &cred)?;
+            mt.fs.access(ino, may_open(acc), &cred)?;
             let kind = if matches!(mt.fs.kind(ino), Some(Kind::Char(_))) { "char" } else { "block" };
             let (major, minor) = (((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff), (rdev & 0xff) | ((rdev >> 12) & !0xff));
             // The kernel names the device in sysfs; its node in /dev must be that device.
@@ -776,22 +777,61 @@ fn open_in(all: &mut Mounts, at: &HostTarget, flags: i32, mode: u32, defer: bool
     }
 }
 
-/// Makes non-open op `op` if it acts on something of ours: `None` for a real target.
-pub fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) -> Option<Result<u64, Errno>> {
+/// What [`make`] did with an op.
+pub enum Served {
+    /// It acts on something of ours: its result.
+    Ours(Result<u64, Errno>),
+    /// It acts on a real file; the guest's file it names by fd, if that was reached to
+    /// tell (for the caller to use rather than reach it again).
+    Host(Option<OwnedFd>),
+}
+
+/// The guest's fd an op names (`/proc/TID/fd/N` targets, a listing's directory).
+fn guest_fd_of(op: &HostOp, tid: i32) -> Option<(i32, i32)> {
+    match op {
+        HostOp::Getdents { fd, .. } => Some((tid, *fd)),
+        HostOp::Link { from: at, .. }
+        | HostOp::Stat { at, .. }
+        | HostOp::Identify { at, .. }
+        | HostOp::Statx { at, .. }
+        | HostOp::Access { at, .. }
+        | HostOp::Readlink { at, .. }
+        | HostOp::Statfs { at, .. }
+        | HostOp::Chmod { at, .. }
+        | HostOp::Chown { at, .. }
+        | HostOp::Utimens { at, .. }
+        | HostOp::Truncate { at, .. }
+        | HostOp::Xattr { at, .. } => proc_fd(&at.path).filter(|_| at.magic),
+        _ => None,
+    }
+}
+
+/// Makes non-open op `op` if it acts on something of ours.
+pub fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) -> Served {
+    // The guest's file the op names by fd, reached once: whether it is ours depends on it.
+    let guest = guest_fd_of(op, tid).and_then(|(t, fd)| crate::perform::guest_file(t, fd).ok());
+    match make_ours(op, guest.as_ref(), mem, out) {
+        Some(r) => Served::Ours(r),
+        None => Served::Host(guest),
+    }
+}
+
+fn make_ours(op: &HostOp, guest: Option<&OwnedFd>, mem: &mut dyn GuestMem, out: &mut Vec<u8>) -> Option<Result<u64, Errno>> {
     let mut all = MOUNTS.lock().expect("vfs lock");
     let all = &mut *all;
-    let cred = cred();
-    let t = now();
+    // Only for an op of ours (a real one is answered without them).
+    let cred = std::cell::LazyCell::new(cred);
+    let t = std::cell::LazyCell::new(now);
     Some(match op {
-        HostOp::Stat { at, nofollow, .. } | HostOp::Identify { at, nofollow } => all.node(at, tid, *nofollow)?.and_then(|(m, ino)| {
+        HostOp::Stat { at, nofollow, .. } | HostOp::Identify { at, nofollow } => all.node(at, guest, *nofollow)?.and_then(|(m, ino)| {
             *out = all.list[m].stat(ino)?.to_vec();
             Ok(0)
         }),
-        HostOp::Statx { at, nofollow, flags, mask, .. } => all.node(at, tid, *nofollow)?.and_then(|(m, ino)| {
+        HostOp::Statx { at, nofollow, flags, mask, .. } => all.node(at, guest, *nofollow)?.and_then(|(m, ino)| {
             *out = all.list[m].statx(ino, *flags, *mask)?.to_vec();
             Ok(0)
         }),
-        HostOp::Access { at, nofollow, mode, flags } => all.node(at, tid, *nofollow)?.and_then(|(m, ino)| {
+        HostOp::Access { at, nofollow, mode, flags } => all.node(at, guest, *nofollow)?.and_then(|(m, ino)| {
             let mt = &all.list[m];
             if mt.is_file(ino) {
                 sys::faccess_empty(mt.memfd(ino)?, *mode, *flags).map_err(errno).map(|()| 0)
@@ -801,13 +841,13 @@ pub fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) ->
                 mt.fs.access(ino, mode & 7, &cred).map(|()| 0)
             }
         }),
-        HostOp::Readlink { at, buf, size } => all.node(at, tid, true)?.and_then(|(m, ino)| {
+        HostOp::Readlink { at, buf, size } => all.node(at, guest, true)?.and_then(|(m, ino)| {
             let mut target = all.list[m].fs.readlink(ino)?;
             target.truncate(*size as usize);
             mem.write(GuestAddr(*buf), &target)?;
             Ok(target.len() as u64)
         }),
-        HostOp::Statfs { at, out: addr } => all.node(at, tid, false)?.and_then(|(m, _)| {
+        HostOp::Statfs { at, out: addr } => all.node(at, guest, false)?.and_then(|(m, _)| {
             let mt = &all.list[m];
             if let Some(root) = &mt.store {
                 // The backing filesystem's own figures: its size limit, its use.
@@ -831,7 +871,7 @@ pub fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) ->
         }),
         HostOp::Mkdir { at, mode, umask } => all.parent(at)?.and_then(|(m, dir, name)| {
             let mt = &mut all.list[m];
-            let ino = mt.fs.create(dir, name, Kind::Dir, mode & !umask & 0o7777, &cred, t)?;
+            let ino = mt.fs.create(dir, name, Kind::Dir, mode & !umask & 0o7777, &cred, *t)?;
             attach_or_undo(mt, m, dir, name, ino, true)
         }),
         HostOp::Mknod { at, mode, dev, umask } => all.parent(at)?.and_then(|(m, dir, name)| {
@@ -845,7 +885,7 @@ pub fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) ->
             };
             let perm = mode & !umask & 0o7777;
             let mt = &mut all.list[m];
-            let ino = mt.fs.create(dir, name, kind, perm, &cred, t)?;
+            let ino = mt.fs.create(dir, name, kind, perm, &cred, *t)?;
             attach_or_undo(mt, m, dir, name, ino, false)?;
             if kind == Kind::File {
                 sys::fchmod_empty(mt.memfd(ino)?, perm, 0).map_err(errno)?;
@@ -854,13 +894,13 @@ pub fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) ->
         }),
         HostOp::Symlink { target, at } => all.parent(at)?.and_then(|(m, dir, name)| {
             let mt = &mut all.list[m];
-            let ino = mt.fs.symlink(dir, name, target, &cred, t)?;
+            let ino = mt.fs.symlink(dir, name, target, &cred, *t)?;
             attach_or_undo(mt, m, dir, name, ino, false)
         }),
         HostOp::Unlink { at, rmdir } => all.parent(at)?.and_then(|(m, dir, name)| {
             let mt = &mut all.list[m];
             let victim = mt.fs.lookup(dir, name, &cred)?;
-            if *rmdir { mt.fs.rmdir(dir, name, &cred, t) } else { mt.fs.unlink(dir, name, &cred, t) }?;
+            if *rmdir { mt.fs.rmdir(dir, name, &cred, *t) } else { mt.fs.unlink(dir, name, &cred, *t) }?;
             mt.forget_if_gone(victim, trim(&at.path));
             Ok(0)
         }),
@@ -869,7 +909,7 @@ pub fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) ->
             (Some(Ok((fm, fdir, fname))), Some(Ok((tm, tdir, tname)))) if fm == tm => {
                 let mt = &mut all.list[fm];
                 let victim = mt.fs.lookup(tdir, tname, &cred).ok();
-                mt.fs.rename(fdir, fname, tdir, tname, *flags, &cred, t).map(|()| {
+                mt.fs.rename(fdir, fname, tdir, tname, *flags, &cred, *t).map(|()| {
                     if let Some(v) = victim {
                         mt.forget_if_gone(v, trim(&to.path));
                     }
@@ -880,9 +920,9 @@ pub fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) ->
             _ => Err(Errno::EXDEV),
         },
         HostOp::Link { from, to } => {
-            let src = all.node(from, tid, !from.magic);
+            let src = all.node(from, guest, !from.magic);
             if src.is_none()
-                && let Some((m, file, st)) = all.unnamed(from, tid)
+                && let Some((m, file, st)) = all.unnamed(from, guest)
             {
                 // An O_TMPFILE file of ours gets its first name: the namespace takes it in.
                 return Some(all.parent(to).unwrap_or(Err(Errno::EXDEV)).and_then(|(tm, dir, name)| {
@@ -891,8 +931,8 @@ pub fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) ->
                     }
                     let mt = &mut all.list[m];
                     let mode = u32::from_le_bytes(st[24..28].try_into().expect("144 bytes")) & 0o7777;
-                    let ino = mt.fs.create(dir, name, Kind::File, mode, &cred, t)?;
-                    let st_ino = u64::from_le_bytes(st[8..16].try_into().expect("144 bytes"));
+                    let ino = mt.fs.create(dir, name, Kind::File, mode, &cred, *t)?;
+                    let st_ino = sys::stat_ino(&st);
                     mt.by_ino.insert(st_ino, ino);
                     mt.nodes.insert(ino, Node { fd: file, ino: st_ino, name: None });
                     Ok(0)
@@ -900,35 +940,35 @@ pub fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) ->
             }
             match (src, all.parent(to)) {
                 (None, None) => return None,
-                (Some(Ok((fm, ino))), Some(Ok((tm, dir, name)))) if fm == tm => all.list[tm].fs.link(ino, dir, name, &cred, t).map(|()| 0),
+                (Some(Ok((fm, ino))), Some(Ok((tm, dir, name)))) if fm == tm => all.list[tm].fs.link(ino, dir, name, &cred, *t).map(|()| 0),
                 (Some(Err(e)), _) | (_, Some(Err(e))) => Err(e),
                 _ => Err(Errno::EXDEV),
             }
         }
-        HostOp::Chmod { at, mode, nofollow } => all.node(at, tid, *nofollow)?.and_then(|(m, ino)| {
+        HostOp::Chmod { at, mode, nofollow } => all.node(at, guest, *nofollow)?.and_then(|(m, ino)| {
             let mt = &mut all.list[m];
             if mt.is_file(ino) {
                 sys::fchmod_empty(mt.memfd(ino)?, *mode, 0).map_err(errno)?;
                 // The namespace's copy, for the checks it makes on the file (sticky, xattrs).
-                let _ = mt.fs.chmod(ino, *mode, &Cred::root(), t);
+                let _ = mt.fs.chmod(ino, *mode, &Cred::root(), *t);
                 Ok(0)
             } else if mt.fs.kind(ino) == Some(Kind::Symlink) {
                 Err(Errno::EOPNOTSUPP)
             } else {
-                mt.fs.chmod(ino, *mode, &cred, t).map(|()| 0)
+                mt.fs.chmod(ino, *mode, &cred, *t).map(|()| 0)
             }
         }),
-        HostOp::Chown { at, uid, gid, nofollow } => all.node(at, tid, *nofollow)?.and_then(|(m, ino)| {
+        HostOp::Chown { at, uid, gid, nofollow } => all.node(at, guest, *nofollow)?.and_then(|(m, ino)| {
             let mt = &mut all.list[m];
             if mt.is_file(ino) {
                 sys::fchown_empty(mt.memfd(ino)?, *uid, *gid).map_err(errno)?;
-                let _ = mt.fs.chown(ino, *uid, *gid, &Cred::root(), t);
+                let _ = mt.fs.chown(ino, *uid, *gid, &Cred::root(), *t);
                 Ok(0)
             } else {
-                mt.fs.chown(ino, *uid, *gid, &cred, t).map(|()| 0)
+                mt.fs.chown(ino, *uid, *gid, &cred, *t).map(|()| 0)
             }
         }),
-        HostOp::Utimens { at, times, nofollow } => all.node(at, tid, *nofollow)?.and_then(|(m, ino)| {
+        HostOp::Utimens { at, times, nofollow } => all.node(at, guest, *nofollow)?.and_then(|(m, ino)| {
             let mt = &mut all.list[m];
             if mt.is_file(ino) {
                 return sys::utimens_empty(mt.memfd(ino)?, times.as_ref()).map_err(errno).map(|()| 0);
@@ -938,18 +978,18 @@ pub fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) ->
             let pick = |sec: i64, nsec: i64| -> Result<Option<u64>, Errno> {
                 match nsec {
                     UTIME_OMIT => Ok(None),
-                    UTIME_NOW => Ok(Some(t)),
+                    UTIME_NOW => Ok(Some(*t)),
                     n if !(0..1_000_000_000).contains(&n) => Err(Errno::EINVAL),
                     n => Ok(Some((sec.max(0) as u64).saturating_mul(1_000_000_000).saturating_add(n as u64))),
                 }
             };
             let (a, mt_, to_now) = match times {
-                None => (Some(t), Some(t), true),
+                None => (Some(*t), Some(*t), true),
                 Some([as_, an, ms, mn]) => (pick(*as_, *an)?, pick(*ms, *mn)?, *an == UTIME_NOW && *mn == UTIME_NOW),
             };
-            mt.fs.utimens(ino, a, mt_, to_now, &cred, t).map(|()| 0)
+            mt.fs.utimens(ino, a, mt_, to_now, &cred, *t).map(|()| 0)
         }),
-        HostOp::Truncate { at, len } => all.node(at, tid, false)?.and_then(|(m, ino)| {
+        HostOp::Truncate { at, len } => all.node(at, guest, false)?.and_then(|(m, ino)| {
             let mt = &all.list[m];
             match mt.fs.kind(ino) {
                 Some(Kind::File) => {}
@@ -959,15 +999,15 @@ pub fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) ->
             let fd = reopen(mt.memfd(ino)?, libc::O_WRONLY | libc::O_NONBLOCK)?;
             sys::ftruncate(fd.as_raw_fd(), *len).map_err(errno).map(|()| 0)
         }),
-        HostOp::Getdents { fd, buf, count, legacy, edit } => {
-            let dir = crate::perform::guest_file(tid, *fd).ok()?;
+        HostOp::Getdents { buf, count, legacy, edit, .. } => {
+            let dir = guest?;
             let (m, ino) = all.of_file(dir.as_raw_fd())?;
-            getdents(&all.list[m], ino, &dir, *count, *legacy, edit).and_then(|data| {
+            getdents(&all.list[m], ino, dir, *count, *legacy, edit).and_then(|data| {
                 mem.write(GuestAddr(*buf), &data)?;
                 Ok(data.len() as u64)
             })
         }
-        HostOp::Xattr { at, nofollow, call } => all.node(at, tid, *nofollow)?.and_then(|(m, ino)| {
+        HostOp::Xattr { at, nofollow, call } => all.node(at, guest, *nofollow)?.and_then(|(m, ino)| {
             let fs = &mut all.list[m].fs;
             let give = |mem: &mut dyn GuestMem, data: &[u8], buf: u64, size: u64| -> Result<u64, Errno> {
                 if size > 0 {
@@ -990,8 +1030,8 @@ pub fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) ->
                     }).collect();
                     give(mem, &names, *buf, *size)
                 }
-                XattrCall::Set { name, value, flags } => fs.setxattr(ino, name, value, *flags, &cred, t).map(|()| 0),
-                XattrCall::Remove { name } => fs.removexattr(ino, name, &cred, t).map(|()| 0),
+                XattrCall::Set { name, value, flags } => fs.setxattr(ino, name, value, *flags, &cred, *t).map(|()| 0),
+                XattrCall::Remove { name } => fs.removexattr(ino, name, &cred, *t).map(|()| 0),
             }
         }),
         HostOp::Open { .. } | HostOp::OpenMemory { .. } | HostOp::ReadFile { .. } => return None,
