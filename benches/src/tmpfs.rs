@@ -25,7 +25,7 @@ pub enum Show {
 #[derive(Clone, Debug)]
 pub struct Step {
     pub name: &'static str,
-    pub label: &'static str,
+    pub label: String,
     pub show: Show,
     pub prepare: &'static str,
     pub args: Vec<String>,
@@ -35,15 +35,15 @@ pub fn steps(quick: bool) -> Vec<Step> {
     let n = |full: u64, q: u64| if quick { q } else { full }.to_string();
     let redirections = format!("i=0; while [ $i -lt {} ]; do echo $i > {{dir}}/r; read x < {{dir}}/r; echo $x >> {{dir}}/log; i=$((i+1)); done", n(1000, 100));
     vec![
-        Step { name: "write1m", label: "sequential 1 MiB writes, GB/s", show: Show::Throughput, prepare: "true", args: vec!["write1m".into(), n(256, 32), "{dir}/big".into()] },
-        Step { name: "read1m", label: "sequential 1 MiB reads, GB/s", show: Show::Throughput, prepare: "head -c 64M /dev/zero > {dir}/big", args: vec!["read1m".into(), n(1024, 128), "{dir}/big".into()] },
-        Step { name: "randread4k", label: "4 KiB random reads, µs per read", show: Show::Us, prepare: "head -c 64M /dev/zero > {dir}/big", args: vec!["randread4k".into(), n(200_000, 20_000), "{dir}/big".into()] },
-        Step { name: "create-unlink", label: "create + unlink of 10k files, µs per file", show: Show::Us, prepare: "true", args: vec!["create-unlink".into(), n(10_000, 1000), "{dir}".into()] },
-        Step { name: "tar-x", label: "`tar x` of a source tree (/usr/include/linux), ms", show: Show::Ms, prepare: "true", args: vec!["shell".into(), "1".into(), "tar xf {src} -C {dir}".into()] },
-        Step { name: "redirections", label: "shell loop of redirections (1000 × >, <, >>), ms", show: Show::Ms, prepare: "true", args: vec!["shell".into(), "1".into(), redirections] },
+        Step { name: "write1m", label: "sequential 1 MiB writes, GB/s".into(), show: Show::Throughput, prepare: "true", args: vec!["write1m".into(), n(256, 32), "{dir}/big".into()] },
+        Step { name: "read1m", label: "sequential 1 MiB reads, GB/s".into(), show: Show::Throughput, prepare: "head -c 64M /dev/zero > {dir}/big", args: vec!["read1m".into(), n(1024, 128), "{dir}/big".into()] },
+        Step { name: "randread4k", label: "4 KiB random reads, µs per read".into(), show: Show::Us, prepare: "head -c 64M /dev/zero > {dir}/big", args: vec!["randread4k".into(), n(200_000, 20_000), "{dir}/big".into()] },
+        Step { name: "create-unlink", label: format!("create + unlink of {} files, µs per file", n(10_000, 1000)), show: Show::Us, prepare: "true", args: vec!["create-unlink".into(), n(10_000, 1000), "{dir}".into()] },
+        Step { name: "tar-x", label: "`tar x` of a source tree (/usr/include/linux), ms".into(), show: Show::Ms, prepare: "true", args: vec!["shell".into(), "1".into(), "tar xf {src} -C {dir}".into()] },
+        Step { name: "redirections", label: format!("shell loop of redirections ({} × >, <, >>), ms", n(1000, 100)), show: Show::Ms, prepare: "true", args: vec!["shell".into(), "1".into(), redirections] },
         Step {
             name: "real-reads",
-            label: "4 KiB reads of a *real* file by a process holding a virtual fd, µs per read",
+            label: "4 KiB reads of a *real* file by a process holding a virtual fd, µs per read".into(),
             show: Show::Us,
             prepare: "echo held > {dir}/held",
             args: vec!["read4k-holding".into(), n(200_000, 20_000), "{real}".into(), "{dir}/held".into()],

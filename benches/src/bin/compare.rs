@@ -468,7 +468,7 @@ fn print_fakeroot(t: &Tools, o: &Opts, scratch: &Scratch, notes: &mut Notes) -> 
 
 /// The tmpfs table: each file workload on the kernel's tmpfs and on viewos's.
 fn print_tmpfs(t: &Tools, o: &Opts, notes: &mut Notes) -> Result<(), String> {
-    use viewos_benches::report::{number, ratio};
+    use viewos_benches::report::{TmpfsRow, number};
     use viewos_benches::tmpfs;
     let base = std::path::PathBuf::from(format!("/dev/shm/viewos-bench-tmpfs-{}", std::process::id()));
     std::fs::create_dir_all(&base).map_err(|e| format!("{}: {e}", base.display()))?;
@@ -479,7 +479,7 @@ fn print_tmpfs(t: &Tools, o: &Opts, notes: &mut Notes) -> Result<(), String> {
     if !out.ok() {
         return Err(format!("tmpfs setup failed: {}", out.failure()));
     }
-    let mut table = String::from("| workload | kernel tmpfs (/dev/shm) | viewos --mount tmpfs | viewos/native time |\n|---|---:|---:|---:|\n");
+    let mut rows = Vec::new();
     for step in tmpfs::steps(o.quick) {
         let mut samples: [Vec<f64>; 2] = Default::default();
         let mut failed = [false; 2];
@@ -517,20 +517,11 @@ fn print_tmpfs(t: &Tools, o: &Opts, notes: &mut Notes) -> Result<(), String> {
             }
         }
         let [native, viewos] = [0, 1].map(|i| Cell::from_samples(&samples[i], failed[i]));
-        let show = |c: &Cell| match c {
-            Cell::Value(ns) => number(tmpfs::figure(step.show, *ns)),
-            Cell::NotAvailable => "n/a".into(),
-            Cell::Failed => "fail".into(),
-        };
-        let r = match (&native, &viewos) {
-            (Cell::Value(n), Cell::Value(v)) => ratio(*v, *n),
-            _ => "–".into(),
-        };
-        table.push_str(&format!("| {} | {} | {} | {} |\n", step.label, show(&native), show(&viewos), r));
+        rows.push(TmpfsRow { label: step.label.clone(), show: step.show, native, viewos });
     }
     let _ = std::fs::remove_dir_all(&base);
     println!("tmpfs: the kernel's tmpfs (a directory of /dev/shm, natively) and viewos's in-memory filesystem (--mount tmpfs:{}, size=1g); medians of {}:\n", tmpfs::MOUNT, o.reps);
-    println!("{table}");
+    println!("{}", viewos_benches::report::tmpfs_table(&rows));
     Ok(())
 }
 
