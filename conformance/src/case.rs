@@ -272,8 +272,10 @@ fn read_eventually(path: &Path, wait: Duration) -> String {
     let deadline = Instant::now() + wait;
     loop {
         match std::fs::read_to_string(path) {
+            // An empty file may be one the straggler has created but not yet written.
+            Ok(text) if !text.is_empty() => return text,
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
             Ok(text) => return text,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
             Err(e) => return format!("unreadable: {}", e.kind()),
         }
     }
