@@ -18,6 +18,9 @@
 //! the adapter asks the host and tests ask a model. A guest error is an `Errno`, decided
 //! before any action (the plan is all or nothing).
 //!
+//! [`Upper`] is the upper layer's names as the monitor keeps them in memory, and
+//! [`Upper::locate`] which layer's file a path of the view is.
+//!
 //! [`status`] says what differs from the lower layer and [`commit`] how to make the lower
 //! tree show the merged view, both from the upper layer alone; [`store`] is how the upper
 //! layer is kept on disk.
@@ -28,11 +31,13 @@
 #![forbid(unsafe_code)]
 
 mod commit;
+mod index;
 mod merge;
 mod plan;
 pub mod store;
 
 pub use commit::{Commit, Status, commit, status};
+pub use index::{Layer, Upper};
 pub use merge::{Layers, Node, Shown, listing, lookup};
 pub use plan::{Action, Change, plan};
 

@@ -355,6 +355,7 @@ proptest! {
         let lower_before = lower.clone();
         let mut model = lower.clone();
         let mut up = Upper::default();
+        let mut index = crate::Upper::new();
         for (step, c) in changes.iter().enumerate() {
             let fresh = 10_000 + step as u32;
             let expected = apply_model(&mut model, c, fresh);
@@ -363,6 +364,11 @@ proptest! {
                 (Ok(()), Ok(actions)) => {
                     for a in &actions {
                         act(&lower, &mut up, a, fresh);
+                        let copied = match a {
+                            Action::CopyUp { path, .. } => lower.get(path).map(|i| i.kind),
+                            _ => None,
+                        };
+                        index.apply(a, copied);
                     }
                     finish_cow(&lower, &mut up, c, fresh);
                 }
@@ -370,6 +376,7 @@ proptest! {
                 (e, f) => prop_assert!(false, "step {}: {:?}: model {:?}, plan {:?}", step, c, e, f),
             }
             prop_assert_eq!(merged(&lower, &up), view_of(&model), "after step {}: {:?}", step, c);
+            check_index(&lower, &up, &index)?;
         }
         prop_assert_eq!(&lower, &lower_before);
         check_status(&lower, &up, &model)?;
@@ -377,6 +384,36 @@ proptest! {
         let committed = apply_commit(&lower, &up);
         prop_assert_eq!(view_of(&committed), view_of(&model), "commit: {:?}", commit(&Two { lower: &lower, upper: &up }));
     }
+}
+
+/// The in-memory index against the model's upper layer: the same names, kinds, whiteouts
+/// and opaque marks, and `locate` naming the layer every lookup finds its entry in.
+fn check_index(lower: &Fs, up: &Upper, index: &crate::Upper) -> Result<(), TestCaseError> {
+    let two = Two { lower, upper: up };
+    let mut paths: Vec<RelPath> = vec![Vec::new()];
+    for depth in 0..3 {
+        let next: Vec<RelPath> = paths.iter().filter(|p| p.len() == depth).flat_map(|p| NAMES.iter().map(move |n| child(p, n))).collect();
+        paths.extend(next);
+    }
+    for p in &paths {
+        // (The model says nothing of the root, which is always an upper directory.)
+        if !p.is_empty() {
+            prop_assert_eq!(index.node(p), two.upper(p), "node {:?}", p);
+        }
+        prop_assert_eq!(index.opaque(p), two.opaque(p), "opaque {:?}", p);
+        let at = index.locate(p);
+        match lookup(&two, p) {
+            Some(Shown::Lower(_)) => prop_assert_eq!(at, crate::Layer::Lower, "{:?}", p),
+            Some(Shown::Upper { .. }) => prop_assert_eq!(at, crate::Layer::Upper, "{:?}", p),
+            // Nothing there: the layer named must not have it either.
+            None => match at {
+                crate::Layer::Gone => {}
+                crate::Layer::Lower => prop_assert!(lower.get(p).is_none() || (1..p.len()).any(|d| lower.get(&p[..d]).is_some_and(|i| i.kind != Kind::Dir)), "{:?} shows a lower entry the view lacks", p),
+                crate::Layer::Upper => prop_assert!(!matches!(two.upper(p), Node::Present(_)), "{:?} is in the upper layer but not the view", p),
+            },
+        }
+    }
+    Ok(())
 }
 
 /// `status` against the difference of the lower tree and the final model: exactly the
