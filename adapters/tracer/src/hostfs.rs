@@ -17,6 +17,9 @@ pub struct HostFs;
 
 impl Fs for HostFs {
     fn lstat(&self, host: &HostPath) -> Result<Kind, Errno> {
+        if let Some(r) = crate::cow::lstat(host.as_bytes()) {
+            return r;
+        }
         if let Some(r) = crate::vfs::lstat(host.as_bytes()) {
             return r;
         }
@@ -31,6 +34,9 @@ impl Fs for HostFs {
     }
 
     fn readlink(&self, host: &HostPath) -> Result<Vec<u8>, Errno> {
+        if let Some(r) = crate::cow::readlink(host.as_bytes()) {
+            return r;
+        }
         if crate::vfs::active()
             && let Some(r) = crate::vfs::readlink(host.as_bytes())
         {
@@ -41,6 +47,12 @@ impl Fs for HostFs {
             && let Some(target) = crate::vfs::magic_target(host.as_bytes())
         {
             return Ok(target);
+        }
+        // A magic link to a file of a copy-on-write layer: the file's path in the view.
+        if host.as_bytes().starts_with(b"/proc/")
+            && let Some(v) = crate::cow::virtual_of(&link)
+        {
+            return Ok(v);
         }
         Ok(link)
     }
@@ -60,11 +72,17 @@ impl Host for HostFs {
         {
             return HostPath::new(r?).map_err(|_| Errno::ENOENT);
         }
+        if let Some(v) = crate::cow::virtual_of(&link) {
+            return HostPath::new(v).map_err(|_| Errno::ENOENT);
+        }
         // Sockets, pipes and deleted files have no path to be relative to.
         HostPath::new(link).map_err(|_| Errno::ENOTDIR)
     }
 
     fn virtual_socket(&self, host: &HostPath, bind: Option<u32>) -> Result<Vec<u8>, Errno> {
+        if let Some(r) = crate::cow::socket(host.as_bytes(), bind.is_some()) {
+            return r;
+        }
         crate::vfs::virtual_socket(host.as_bytes(), bind)
     }
 
@@ -73,7 +91,7 @@ impl Host for HostFs {
     }
 
     fn virtual_socket_name(&self, kernel: &[u8]) -> Option<Vec<u8>> {
-        crate::vfs::virtual_socket_name(kernel)
+        crate::cow::virtual_of(kernel).or_else(|| crate::vfs::virtual_socket_name(kernel))
     }
 
     fn virtual_name(&self, dev: u64, ino: u64) -> Option<Vec<u8>> {
@@ -81,6 +99,9 @@ impl Host for HostFs {
     }
 
     fn may_enter_virtual(&self, host: &HostPath) -> Result<(), Errno> {
+        if let Some(r) = crate::cow::may_enter(host.as_bytes()) {
+            return r;
+        }
         crate::vfs::may_enter(host.as_bytes())
     }
 

@@ -13,6 +13,7 @@
 //! Process events (fork, clone, exec, exit, group-stop) always come through ptrace, which
 //! also provides `PTRACE_O_EXITKILL`: if the monitor dies, every tracee dies.
 
+pub mod cow;
 mod hostfs;
 mod mem;
 mod notify;

@@ -181,6 +181,17 @@ fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) -> Res
     // The guest's file the op names by fd, if the monitor's own filesystems already
     // reached it to see whether it is theirs.
     let mut pre = None;
+    if crate::cow::active() {
+        match crate::cow::rewrite(op, tid, Some(&mut *mem)) {
+            Some(crate::cow::Rewritten::Done(r)) => return r,
+            Some(crate::cow::Rewritten::Op(real, after)) => {
+                let r = make(&real, tid, mem, out);
+                crate::cow::finish(after, r.is_ok());
+                return r;
+            }
+            None => {}
+        }
+    }
     if crate::vfs::active() {
         match crate::vfs::make(op, tid, mem, out) {
             crate::vfs::Served::Ours(r) => return r,
@@ -355,6 +366,18 @@ pub enum Opened {
 pub fn open(op: &HostOp) -> Result<Opened, Errno> {
     if let HostOp::OpenMemory { name, data, .. } = op {
         return sys::sealed_memfd(name, data).map(Opened::Ready).map_err(errno);
+    }
+    if crate::cow::active()
+        && let Some(rw) = crate::cow::rewrite(op, 0, None)
+    {
+        return match rw {
+            crate::cow::Rewritten::Done(r) => Err(r.err().unwrap_or(Errno::EIO)),
+            crate::cow::Rewritten::Op(real, after) => {
+                let r = open(&real);
+                crate::cow::finish(after, r.is_ok());
+                r
+            }
+        };
     }
     if crate::vfs::active()
         && let Some(r) = crate::vfs::open(op)

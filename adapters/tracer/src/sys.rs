@@ -776,3 +776,27 @@ pub fn raise_nofile() {
 pub fn guest_nofile() -> Option<(u64, u64)> {
     GUEST_NOFILE.get().copied()
 }
+
+/// `copy_file_range(src, &off, dst, &off, len)`: bytes copied (0 at the source's end).
+pub fn copy_range(src: i32, dst: i32, off: u64, len: usize) -> io::Result<usize> {
+    let (mut a, mut b) = (off as i64, off as i64);
+    // SAFETY: the offsets are ours; integer arguments otherwise.
+    check(unsafe { libc::syscall(libc::SYS_copy_file_range, src, &mut a as *mut i64, dst, &mut b as *mut i64, len, 0u32) }).map(|n| n as usize)
+}
+
+/// `lseek(fd, off, whence)` (`SEEK_DATA`/`SEEK_HOLE` too).
+pub fn lseek(fd: i32, off: u64, whence: i32) -> io::Result<u64> {
+    // SAFETY: integer arguments.
+    check(unsafe { libc::lseek(fd, off as i64, whence) } as libc::c_long).map(|r| r as u64)
+}
+
+/// `pread(fd, buf, off)` / `pwrite(fd, data, off)`.
+pub fn pread(fd: i32, buf: &mut [u8], off: u64) -> io::Result<usize> {
+    // SAFETY: the buffer's length is passed with it.
+    check(unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), off as i64) } as libc::c_long).map(|n| n as usize)
+}
+
+pub fn pwrite(fd: i32, data: &[u8], off: u64) -> io::Result<usize> {
+    // SAFETY: the buffer's length is passed with it.
+    check(unsafe { libc::pwrite(fd, data.as_ptr().cast(), data.len(), off as i64) } as libc::c_long).map(|n| n as usize)
+}

@@ -437,6 +437,28 @@ impl Tracer {
             Disposition::Emulate(r) => self.finish_emulated(tid, r),
             // Parked by `on_seccomp`; resumed when its completion arrives.
             Disposition::Block => {}
+            // An open in a copy-on-write view: the monitor prepares the layers (copy-up),
+            // then the open goes on on the real file.
+            Disposition::Perform { op: op @ HostOp::Open { .. }, creds, lexical } if crate::cow::active() && matches!(&op, HostOp::Open { at, .. } if crate::cow::owns(&at.path)) => {
+                let rw = match crate::perform::AsGuest::new(creds.map(|t| t.0)) {
+                    Err(e) => Some(crate::cow::Rewritten::Done(Err(e))),
+                    Ok(_as_guest) => crate::cow::rewrite(&op, tid, None),
+                };
+                match rw {
+                    Some(crate::cow::Rewritten::Op(real, after)) => {
+                        // The guest opens it itself: the name it may make is taken as made
+                        // (a failed creation leaves a name that reads as missing).
+                        crate::cow::finish(after, true);
+                        self.apply(tid, call, Disposition::Perform { op: real, creds, lexical });
+                    }
+                    Some(crate::cow::Rewritten::Done(Err(Errno::ELOOP))) if lexical => {
+                        let d = self.redecide(tid, call);
+                        self.apply(tid, call, d);
+                    }
+                    Some(crate::cow::Rewritten::Done(r)) => self.finish_emulated(tid, r.and(Err(Errno::EIO))),
+                    None => self.finish_emulated(tid, Err(Errno::ENOENT)),
+                }
+            }
             // An open of a file of the monitor's own filesystems: the monitor opens it, and
             // the thread opens that through the monitor's fd.
             Disposition::Perform { op: op @ HostOp::Open { .. }, creds, lexical } if crate::vfs::active() && op_is_virtual(&op) => {
@@ -507,7 +529,7 @@ impl Tracer {
                 }
             },
             Disposition::Rewrite { nr, mut args, mut scratch, inspect } => {
-                if crate::vfs::active() && matches!(call.sysno().0, nr::EXECVE | nr::EXECVEAT) {
+                if (crate::vfs::active() || crate::cow::active()) && matches!(call.sysno().0, nr::EXECVE | nr::EXECVEAT) {
                     // A program (or interpreter) of the monitor's own filesystems: the kernel
                     // runs it through the monitor's fd of it.
                     for s in &mut scratch {

@@ -7,6 +7,8 @@ use std::os::unix::ffi::OsStrExt;
 pub const USAGE: &str = "\
 Usage: viewos [OPTIONS] [--] COMMAND [ARGS...]
        viewos demo
+       viewos cow status STORE
+       viewos cow commit [--dry-run] STORE
 
 Run COMMAND in a view: a private, partial virtual machine at the system-call level.
 Calls the view does not need are never stopped.
@@ -27,6 +29,10 @@ Options:
       --mount=tmpfs:DST[:OPTS]
                           an empty in-memory filesystem at DST, private to the view and
                           gone when it ends; OPTS: size=64M (k, m, g), mode=1777
+      --cow=DIR[:STORE]   DIR (a path in the view) is writable copy-on-write: the real
+                          DIR is never written, changes go to STORE (default: a fresh
+                          directory under $XDG_STATE_HOME/viewos/cow, printed); run again
+                          with the same STORE to see them; see 'viewos cow status|commit'
   -0, --fakeroot          the view's processes are root: ownership, permission bits and
                           device nodes are virtual (kept by viewos, not on disk)
       --uid=N, --gid=N    with fakeroot, be uid N / gid N instead of root
@@ -62,6 +68,8 @@ pub struct Args {
     pub hides: Vec<OsString>,
     /// `--mount` values, as given.
     pub mounts: Vec<OsString>,
+    /// `--cow` values, as given.
+    pub cows: Vec<OsString>,
     pub cwd: Option<OsString>,
     pub ptrace_only: bool,
     /// `-0` or any fakeroot option.
@@ -77,6 +85,8 @@ pub struct Args {
 pub enum Action {
     Run(Args),
     Demo,
+    /// `viewos cow status STORE`, `viewos cow commit [--dry-run] STORE`.
+    Cow { commit: bool, dry_run: bool, store: OsString },
     Help,
     Version,
 }
@@ -91,6 +101,7 @@ const WITH_VALUE: &[(&str, bool)] = &[
     ("root", false),
     ("hide", false),
     ("mount", false),
+    ("cow", false),
     ("cwd", false),
     ("uid", false),
     ("gid", false),
@@ -101,6 +112,15 @@ const WITH_VALUE: &[(&str, bool)] = &[
 pub fn parse(args: &[OsString]) -> Result<Action, String> {
     if args.len() == 1 && args[0] == "demo" {
         return Ok(Action::Demo);
+    }
+    if args.first().is_some_and(|a| a == "cow") {
+        let words: Vec<&std::ffi::OsStr> = args[1..].iter().map(OsString::as_os_str).collect();
+        return match words.as_slice() {
+            [w, store] if *w == "status" => Ok(Action::Cow { commit: false, dry_run: false, store: store.into() }),
+            [w, store] if *w == "commit" => Ok(Action::Cow { commit: true, dry_run: false, store: store.into() }),
+            [w, d, store] if *w == "commit" && *d == "--dry-run" => Ok(Action::Cow { commit: true, dry_run: true, store: store.into() }),
+            _ => Err("usage: viewos cow status STORE | viewos cow commit [--dry-run] STORE".to_string()),
+        };
     }
     let mut a = Args::default();
     let mut i = 0;
@@ -151,6 +171,7 @@ pub fn parse(args: &[OsString]) -> Result<Action, String> {
                 "bind" => a.binds.push(value.expect("required")),
                 "hide" => a.hides.push(value.expect("required")),
                 "mount" => a.mounts.push(value.expect("required")),
+                "cow" => a.cows.push(value.expect("required")),
                 "cwd" => a.cwd = value,
                 "fakeroot" => a.fakeroot = true,
                 "uid" | "gid" => {
@@ -259,6 +280,10 @@ mod tests {
         assert_eq!(p(&["--help"]), Ok(Action::Help));
         assert_eq!(p(&["-V"]), Ok(Action::Version));
         assert_eq!(p(&["demo"]), Ok(Action::Demo));
+        assert_eq!(p(&["cow", "status", "/s"]), Ok(Action::Cow { commit: false, dry_run: false, store: "/s".into() }));
+        assert_eq!(p(&["cow", "commit", "--dry-run", "/s"]), Ok(Action::Cow { commit: true, dry_run: true, store: "/s".into() }));
+        assert!(p(&["cow", "frob", "/s"]).is_err());
+        assert_eq!(run(&["--cow", "/a:/s", "--cow=/b", "true"]).cows, vec![OsString::from("/a:/s"), "/b".into()]);
         assert!(matches!(p(&["--", "demo"]), Ok(Action::Run(_))), "-- demo runs a program called demo");
         assert!(matches!(p(&["--stats", "demo"]), Ok(Action::Run(_))));
     }

@@ -78,6 +78,7 @@ fn modules(args: &Args) -> Result<Setup, String> {
         binds: &args.binds,
         hides: &args.hides,
         mounts: &args.mounts,
+        cows: &args.cows,
         cwd: args.cwd.as_deref(),
         fakeroot: args.fakeroot,
     };
@@ -194,6 +195,37 @@ fn run(args: Args) -> i32 {
     }
 }
 
+/// `viewos cow status STORE` and `viewos cow commit [--dry-run] STORE`.
+fn cow_command(commit: bool, dry_run: bool, store: &std::ffi::OsStr) -> i32 {
+    let mut s = match viewos_tracer::cow::Store::open(std::path::Path::new(store)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("viewos: cow: {e}");
+            return 2;
+        }
+    };
+    if !commit {
+        for line in s.status() {
+            println!("{line}");
+        }
+        return 0;
+    }
+    if dry_run {
+        println!("# would apply to {}:", s.lower());
+        for line in s.plan() {
+            println!("{line}");
+        }
+        return 0;
+    }
+    match s.commit(|step| println!("{step}")) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("viewos: cow commit: {e}");
+            1
+        }
+    }
+}
+
 #[cfg(not(test))]
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
@@ -216,6 +248,7 @@ fn cli_main() -> i32 {
             0
         }
         Ok(Action::Demo) => run(demo_args()),
+        Ok(Action::Cow { commit, dry_run, store }) => cow_command(commit, dry_run, &store),
         Ok(Action::Run(a)) => run(a),
         Err(e) => {
             eprintln!("viewos: {e} (try 'viewos --help')");

@@ -62,6 +62,7 @@ pub struct Request<'a> {
     pub binds: &'a [OsString],
     pub hides: &'a [OsString],
     pub mounts: &'a [OsString],
+    pub cows: &'a [OsString],
     pub cwd: Option<&'a OsStr>,
     /// Fakeroot needs the monitor to make the calls it changes, even in the identity view.
     pub fakeroot: bool,
@@ -72,8 +73,8 @@ const THROUGH: [&str; 4] = ["/dev", "/proc", "/sys", "/tmp"];
 
 /// Builds the view, or says why it cannot be built. `None` when no option asks for one.
 pub fn build(req: Request<'_>) -> Result<Option<Built>, String> {
-    let Request { root, bare_root, binds, hides, mounts, cwd, fakeroot } = req;
-    if root.is_none() && binds.is_empty() && hides.is_empty() && mounts.is_empty() && cwd.is_none() {
+    let Request { root, bare_root, binds, hides, mounts, cows, cwd, fakeroot } = req;
+    if root.is_none() && binds.is_empty() && hides.is_empty() && mounts.is_empty() && cows.is_empty() && cwd.is_none() {
         if fakeroot {
             let module = PathView::only(View::new(HostPath::root()), Box::new(HostFs), &FAKEROOT_PATH_CALLS);
             let here = std::env::current_dir().map(|p| p.into_os_string().into_vec()).unwrap_or_else(|_| b"/".to_vec());
@@ -121,6 +122,40 @@ pub fn build(req: Request<'_>) -> Result<Option<Built>, String> {
         let host = HostPath::new(src).expect("an absolute path");
         view.bind(host, dst).map_err(|e| format!("--mount {}: {e:?}", m.to_string_lossy()))?;
     }
+    // Copy-on-write directories: DIR is a path of the view as built so far (so that
+    // `-r ROOTFS --cow /` makes the root filesystem writable).
+    let mut cow_dirs: Vec<(Vec<u8>, GuestPath)> = Vec::new();
+    let mut stores = Vec::new();
+    for c in cows {
+        let bytes = c.as_bytes();
+        let (dir, store) = match bytes.iter().position(|&b| b == b':') {
+            Some(i) => (OsStr::from_bytes(&bytes[..i]), Some(std::path::Path::new(OsStr::from_bytes(&bytes[i + 1..])))),
+            None => (OsStr::from_bytes(bytes), None),
+        };
+        let g = guest_path("--cow", dir)?;
+        let r = resolve(&view, &HostFs, &GuestPath::root(), None, g.as_bytes(), Flags::EMPTY).map_err(|e| format!("--cow {}: {e}", dir.to_string_lossy()))?;
+        if r.found != Found::Exists(Kind::Dir) {
+            return Err(format!("--cow {}: not a directory", dir.to_string_lossy()));
+        }
+        if viewos_core::hostop::is_virtual(r.host.as_bytes()) {
+            return Err(format!("--cow {}: lies in a filesystem of viewos's own", dir.to_string_lossy()));
+        }
+        let lower = std::path::PathBuf::from(OsStr::from_bytes(r.host.as_bytes()));
+        let store_path = viewos_tracer::cow::open_store(&lower, store)?;
+        if store.is_none() {
+            eprintln!("viewos: --cow {}: changes go to {}", dir.to_string_lossy(), store_path.display());
+        }
+        let src = viewos_tracer::cow::mount(&lower, &store_path).map_err(|e| format!("--cow {}: {e}", c.to_string_lossy()))?;
+        view.bind(HostPath::new(src).expect("an absolute path"), r.guest.clone()).map_err(|e| format!("--cow {}: {e:?}", c.to_string_lossy()))?;
+        cow_dirs.push((r.host.into_bytes(), r.guest));
+        stores.push(store_path);
+    }
+    // The store is the monitor's: no guest path reaches it.
+    for s in stores {
+        if let Some(g) = HostPath::new(s.into_os_string().into_vec()).ok().and_then(|h| view.untranslate(&h)) {
+            let _ = view.hide(g);
+        }
+    }
     for h in hides {
         let g = guest_path("--hide", h)?;
         if g.is_root() {
@@ -145,9 +180,25 @@ pub fn build(req: Request<'_>) -> Result<Option<Built>, String> {
         None => {
             // Start where viewos was started, if the view shows it; else at the view's root.
             let here = std::env::current_dir().map(|p| p.into_os_string().into_vec()).unwrap_or_default();
+            // In a copy-on-write directory: the same place in the view (the kernel's cwd
+            // cannot be there).
+            let in_cow = cow_dirs.iter().find_map(|(lower, dst)| {
+                let rest = here.strip_prefix(lower.as_slice()).filter(|r| r.is_empty() || r[0] == b'/' || lower == b"/")?;
+                let mut g = dst.as_bytes().to_vec();
+                if !rest.is_empty() && g != b"/" {
+                    g.extend_from_slice(rest);
+                } else if !rest.is_empty() {
+                    g = if rest[0] == b'/' { rest.to_vec() } else { [b"/", rest].concat() };
+                }
+                GuestPath::new(g).ok().filter(|g| view.translate(g).is_some())
+            });
+            if let Some(g) = in_cow {
+                (b"/".to_vec(), g.into_bytes())
+            } else {
             match HostPath::new(here.clone()).ok().and_then(|h| view.untranslate(&h)) {
                 Some(g) => (here, g.into_bytes()),
                 None => (view.translate(&root).map(HostPath::into_bytes).unwrap_or_else(|| b"/".to_vec()), b"/".to_vec()),
+            }
             }
         }
     };

@@ -31,6 +31,16 @@ pub fn is_virtual(host: &[u8]) -> bool {
     host.strip_prefix(VIRTUAL_ROOT).is_some_and(|rest| rest.first() == Some(&b'/'))
 }
 
+/// The host path of copy-on-write mount `n` (`--cow DIR`): `VIRTUAL_ROOT/cowN`.
+pub fn cow_mount_path(n: usize) -> Vec<u8> {
+    [VIRTUAL_ROOT, format!("/cow{n}").as_bytes()].concat()
+}
+
+/// Whether `host` is the root of a copy-on-write mount or lies in one.
+pub fn is_cow(host: &[u8]) -> bool {
+    host.strip_prefix(VIRTUAL_ROOT).and_then(|r| r.strip_prefix(b"/cow")).is_some_and(|r| r.first().is_some_and(u8::is_ascii_digit))
+}
+
 /// A host path the view resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostTarget {

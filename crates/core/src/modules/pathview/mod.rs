@@ -39,7 +39,7 @@ fn changes_creds(n: u32) -> bool {
 mod unix;
 use procfs::GuestFs;
 
-use crate::hostop::{HostOp, Listing, OPEN_HOW_SIZE, Outcome, is_virtual};
+use crate::hostop::{HostOp, HostTarget, Listing, OPEN_HOW_SIZE, Outcome, XattrCall, is_cow, is_virtual};
 use viewos_abi::x86_64::flags::{AT_FDCWD, O_NOFOLLOW, RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_XDEV};
 
 /// What the path view asks of the host besides the resolver's `lstat`/`readlink`.
@@ -609,6 +609,37 @@ impl PathView {
         Some(Listing { hidden, extra, retype: Vec::new() })
     }
 
+    /// Whether a copy-on-write mount is in the view.
+    fn has_cow(&self) -> bool {
+        self.view.binds().any(|(_, src)| is_cow(src.as_bytes())) || is_cow(self.view.root().as_bytes())
+    }
+
+    /// `fchmod`, `fchown`, `fsetxattr`, `fremovexattr` as ops on the guest's fd.
+    fn fd_change(&self, ctx: &Ctx<'_>, n: u32, a: &SyscallArgs, mem: &mut dyn GuestMem) -> Result<HostOp, Errno> {
+        let fd = a.get(0) as u32 as i32;
+        if fd < 0 {
+            return Err(Errno::EBADF);
+        }
+        let at = HostTarget::guest_fd(ctx.tid, fd);
+        Ok(match n {
+            nr::FCHMOD => HostOp::Chmod { at, mode: a.get(1) as u32 & 0o7777, nofollow: false },
+            nr::FCHOWN => HostOp::Chown { at, uid: a.get(1) as u32, gid: a.get(2) as u32, nofollow: false },
+            nr::FSETXATTR => {
+                let name = perform::xattr_name(mem, a.get(1))?;
+                let size = a.get(3);
+                if size > perform::XATTR_SIZE_MAX {
+                    return Err(Errno::E2BIG);
+                }
+                let mut value = vec![0u8; size as usize];
+                if size > 0 {
+                    mem.read(GuestAddr(a.get(2)), &mut value)?;
+                }
+                HostOp::Xattr { at, nofollow: false, call: XattrCall::Set { name, value, flags: a.get(4) as u32 } }
+            }
+            _ => HostOp::Xattr { at, nofollow: false, call: XattrCall::Remove { name: perform::xattr_name(mem, a.get(1))? } },
+        })
+    }
+
     /// For a path naming one of the caller's own fds (`/proc/self/fd/N`,
     /// `/proc/thread-self/fd/N`, `/proc/PID/fd/N` of its own process): the host magic link
     /// of that fd, and the guest path of the file if it has one (else its directory's is
@@ -706,6 +737,13 @@ impl PathView {
         v.push((Sysno(nr::ACCEPT), Need::ControlIf { arg: 1, mask: u64::MAX }));
         v.push((Sysno(nr::ACCEPT4), Need::ControlIf { arg: 1, mask: u64::MAX }));
         v.push((Sysno(nr::RECVFROM), Need::ControlIf { arg: 4, mask: u64::MAX }));
+        // In a copy-on-write view a guest may hold a lower file open for reading: the calls
+        // that change a file through any fd are made by the monitor (on the upper copy).
+        if self.has_cow() {
+            for n in [nr::FCHMOD, nr::FCHOWN, nr::FSETXATTR, nr::FREMOVEXATTR] {
+                v.push((Sysno(n), Need::Decide));
+            }
+        }
         if self.view.hidden().next().is_some() || !self.phantom_mounts().is_empty() || self.view.binds().any(|(_, src)| is_virtual(src.as_bytes())) {
             v.push((Sysno(nr::GETDENTS64), Need::Decide));
             v.push((Sysno(nr::GETDENTS), Need::Decide));
@@ -827,6 +865,12 @@ impl PathView {
                 }
                 self.sockname.insert(ctx.tid, (addr, len, u32::from_le_bytes(lb)));
                 return Some(Disposition::Pass { inspect: true });
+            }
+            Syscall::Other(s, a) if matches!(s.0, nr::FCHMOD | nr::FCHOWN | nr::FSETXATTR | nr::FREMOVEXATTR) && self.has_cow() => {
+                return Some(match self.fd_change(ctx, s.0, a, mem) {
+                    Ok(op) => Disposition::Perform { op, creds: ctx.procs.thread(ctx.tid).filter(|t| t.creds_changed).map(|_| ctx.tid), lexical: false },
+                    Err(e) => Disposition::Emulate(Err(e)),
+                });
             }
             Syscall::Other(s, a) if s.0 == nr::GETDENTS64 || s.0 == nr::GETDENTS => {
                 let fd = a.get(0) as u32 as i32;

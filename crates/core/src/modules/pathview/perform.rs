@@ -327,11 +327,11 @@ impl PathView {
 }
 
 /// `XATTR_SIZE_MAX` (and `XATTR_LIST_MAX`): larger buffers are clamped, larger values E2BIG.
-const XATTR_SIZE_MAX: u64 = 65536;
+pub(super) const XATTR_SIZE_MAX: u64 = 65536;
 
 /// An attribute name as the kernel reads it: empty or longer than `XATTR_NAME_MAX` (255)
 /// is `ERANGE`.
-fn xattr_name(mem: &mut dyn GuestMem, addr: u64) -> Result<Vec<u8>, Errno> {
+pub(super) fn xattr_name(mem: &mut dyn GuestMem, addr: u64) -> Result<Vec<u8>, Errno> {
     match mem.read_cstr(GuestAddr(addr), 255).map_err(Errno::from)? {
         Some(n) if !n.is_empty() => Ok(n),
         _ => Err(Errno::ERANGE),

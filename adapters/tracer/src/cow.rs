@@ -1,0 +1,1276 @@
+//! Copy-on-write views (`--cow DIR[:STORE]`): DIR shows at its own path, writable, while
+//! the real DIR (the lower layer) is only ever read; changes go to the store's upper layer.
+//!
+//! The path view binds DIR to the "host" path `/proc/viewos-vfs/cowN` (see
+//! [`VIRTUAL_ROOT`]), so every path op on it reaches the adapter, which rewrites it here
+//! before making it ([`rewrite`]):
+//! - a read (stat family, access, readlink, statfs, xattr reads, a read-only open, exec)
+//!   goes to the real file of the layer that shows the path, found from the in-memory index
+//!   of the upper layer alone ([`viewos_cow::Upper::locate`]): no host call but the
+//!   guest's own. The guest's fd is the real lower or upper file, so reads, `mmap`, locks
+//!   and so on are never stopped;
+//! - a change is planned by the pure state machine ([`viewos_cow::plan`]) against the
+//!   index and the real lower tree; the monitor carries out the steps on the store (copy-up
+//!   of data with `copy_file_range` into an unnamed file linked in only when complete,
+//!   directories with their metadata, whiteouts, opaque marks), then the guest's own call
+//!   is made on the upper file with the guest's credentials;
+//! - listings of a cow directory are merged by the monitor (upper names first, then the
+//!   lower names not whited out), snapshotted at the first read as overlayfs does, with the
+//!   cursor in the guest's open directory's own position.
+//!
+//! Store layout (ARCHITECTURE.md, "Copy-on-write views"): `STORE/viewos-cow` (format and
+//! lower directory), `STORE/upper/` (the upper tree, aufs-style `.wh.NAME` whiteouts and
+//! `.wh..wh..opq` opaque markers), `STORE/work/` (the monitor's scratch).
+
+use std::collections::BTreeSet;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use viewos_core::hostop::VIRTUAL_ROOT;
+use viewos_core::{Errno, GuestAddr, GuestMem, HostOp, HostTarget, XattrCall};
+use viewos_cow::{Action, Change, Commit, Kind, Layer, Layers, Node, RelPath, Status, Upper, child, parent, store};
+
+use crate::sys::{self, errno};
+
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+static COWS: Mutex<Vec<Cow>> = Mutex::new(Vec::new());
+
+/// The name of the store's description file, and its first line.
+const META: &str = "viewos-cow";
+const FORMAT: &str = "viewos-cow 1";
+
+/// One cow mount.
+struct Cow {
+    /// The real DIR and STORE/upper (canonical), and `O_PATH` fds of them.
+    lower: Vec<u8>,
+    upper: Vec<u8>,
+    lower_fd: OwnedFd,
+    upper_fd: OwnedFd,
+    index: Upper,
+    snaps: Snapshots,
+}
+
+pub fn active() -> bool {
+    ACTIVE.load(Ordering::Relaxed)
+}
+
+/// The host path of mount `m`'s root.
+fn mount_path(m: usize) -> Vec<u8> {
+    viewos_core::hostop::cow_mount_path(m)
+}
+
+/// A path of a cow mount, split: the mount, its components, and whether it ended with `/`.
+fn split(path: &[u8]) -> Option<(usize, RelPath, bool)> {
+    let rest = path.strip_prefix(VIRTUAL_ROOT)?.strip_prefix(b"/cow")?;
+    let end = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
+    let m = std::str::from_utf8(&rest[..end]).ok()?.parse().ok()?;
+    let comps = rest[end..].split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").map(<[u8]>::to_vec).collect();
+    Some((m, comps, path.len() > 1 && path.ends_with(b"/")))
+}
+
+/// Whether `path` is a path of a cow mount.
+pub fn owns(path: &[u8]) -> bool {
+    split(path).is_some()
+}
+
+/// `a/b/c` (`.` for the root), relative to a layer's root fd.
+fn rel(p: &[Vec<u8>]) -> Vec<u8> {
+    if p.is_empty() {
+        return b".".to_vec();
+    }
+    p.join(&b'/')
+}
+
+/// Opens `p` below `root` without following any symlink (a final one with `O_NOFOLLOW`
+/// and `O_PATH` is opened itself).
+fn beneath(root: &OwnedFd, p: &[Vec<u8>], flags: i32) -> Result<OwnedFd, Errno> {
+    const RESOLVE: u64 = 0x02 | 0x04 | 0x08; // NO_MAGICLINKS | NO_SYMLINKS | BENEATH
+    sys::openat2(root.as_raw_fd(), &rel(p), (flags | libc::O_CLOEXEC) as u64, 0, RESOLVE).map_err(errno)
+}
+
+fn kind_of(st: &[u8; 144]) -> Kind {
+    match sys::stat_type(st) {
+        libc::S_IFDIR => Kind::Dir,
+        libc::S_IFLNK => Kind::Symlink,
+        _ => Kind::File,
+    }
+}
+
+fn field(st: &[u8; 144], at: usize) -> u32 {
+    u32::from_le_bytes(st[at..at + 4].try_into().expect("in a stat"))
+}
+
+fn word(st: &[u8; 144], at: usize) -> i64 {
+    i64::from_le_bytes(st[at..at + 8].try_into().expect("in a stat"))
+}
+
+/// Every name in the open directory `fd` with its inode number and `d_type` (`.` and `..`
+/// included).
+fn read_dir(fd: &OwnedFd) -> Result<Vec<(Vec<u8>, u64, u8)>, Errno> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = sys::getdents(fd.as_raw_fd(), &mut buf, false).map_err(errno)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        let mut at = 0;
+        while at + 19 <= n {
+            let ino = u64::from_le_bytes(buf[at..at + 8].try_into().expect("8 bytes"));
+            let reclen = usize::from(u16::from_le_bytes([buf[at + 16], buf[at + 17]]));
+            if reclen < 19 || at + reclen > n {
+                return Err(Errno::EIO);
+            }
+            let name = &buf[at + 19..at + reclen];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            out.push((name.to_vec(), ino, buf[at + 18]));
+            at += reclen;
+        }
+    }
+}
+
+fn dot(name: &[u8]) -> bool {
+    name == b"." || name == b".."
+}
+
+impl Cow {
+    fn lower_stat(&self, p: &[Vec<u8>]) -> Option<[u8; 144]> {
+        let fd = beneath(&self.lower_fd, p, libc::O_PATH | libc::O_NOFOLLOW).ok()?;
+        sys::fstat_bytes(fd.as_raw_fd()).ok()
+    }
+
+    /// The real path of the file that shows `p` (`ENOENT` if none can).
+    fn real(&self, p: &[Vec<u8>], slash: bool) -> Result<Vec<u8>, Errno> {
+        let root = match self.index.locate(p) {
+            Layer::Upper => &self.upper,
+            Layer::Lower => &self.lower,
+            Layer::Gone => return Err(Errno::ENOENT),
+        };
+        let mut r = root.clone();
+        for c in p {
+            r.push(b'/');
+            r.extend_from_slice(c);
+        }
+        if slash {
+            r.push(b'/');
+        }
+        Ok(r)
+    }
+
+    /// The upper file's path (for an op to make on it after the plan).
+    fn upper_path(&self, p: &[Vec<u8>], slash: bool) -> Vec<u8> {
+        let mut r = self.upper.clone();
+        for c in p {
+            r.push(b'/');
+            r.extend_from_slice(c);
+        }
+        if slash {
+            r.push(b'/');
+        }
+        r
+    }
+
+    /// The kind of the merged entry at `p`, checking that no directory on the way is a
+    /// symlink: a path translated without a lookup may hold one (`ELOOP`: the caller
+    /// looks the path up in full), and a change planned through one would be wrong.
+    fn merged(&self, p: &[Vec<u8>]) -> Result<Option<Kind>, Errno> {
+        for depth in 1..=p.len() {
+            let k = match viewos_cow::lookup(self, &p[..depth]) {
+                None => return Ok(None),
+                Some(s) => s.kind(),
+            };
+            if depth < p.len() {
+                match k {
+                    Kind::Symlink => return Err(Errno::ELOOP),
+                    Kind::File => return Err(Errno::ENOTDIR),
+                    Kind::Dir => {}
+                }
+            } else {
+                return Ok(Some(k));
+            }
+        }
+        Ok(Some(Kind::Dir))
+    }
+
+    /// The merged parent of `p` is a directory reached without a symlink.
+    fn parent_ok(&self, p: &[Vec<u8>]) -> Result<(), Errno> {
+        let dir = parent(p).ok_or(Errno::EBUSY)?;
+        match self.merged(&dir)? {
+            Some(Kind::Dir) => Ok(()),
+            Some(Kind::Symlink) => Err(Errno::ELOOP),
+            Some(Kind::File) => Err(Errno::ENOTDIR),
+            None => Err(Errno::ENOENT),
+        }
+    }
+
+    /// Plans `change` and carries out its steps up to (not including) the first that is
+    /// the guest's own creation; the rest are returned, to follow the guest's call.
+    fn prepare(&mut self, change: &Change) -> Result<Vec<Action>, Errno> {
+        let actions = viewos_cow::plan(self, change)?;
+        let cut = actions.iter().position(|a| matches!(a, Action::Create { .. })).unwrap_or(actions.len());
+        for a in &actions[..cut] {
+            self.execute(a)?;
+        }
+        Ok(actions[cut..].to_vec())
+    }
+
+    /// One step on the store, then on the index.
+    fn execute(&mut self, a: &Action) -> Result<(), Errno> {
+        let mut copied = None;
+        match a {
+            Action::MkdirUp(p) => {
+                let (dir, name) = self.upper_parent(p)?;
+                let st = self.lower_stat(p);
+                match sys::mkdirat(dir.as_raw_fd(), name, 0o700) {
+                    Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+                    r => r.map_err(errno)?,
+                }
+                if let Some(st) = st {
+                    let made = beneath(&self.upper_fd, p, libc::O_PATH | libc::O_DIRECTORY)?;
+                    let src = beneath(&self.lower_fd, p, libc::O_PATH | libc::O_NOFOLLOW).ok();
+                    copy_meta(src.as_ref(), &made, &st, true);
+                }
+            }
+            Action::CopyUp { path, .. } => copied = Some(self.copy_up(path)?),
+            Action::Create { .. } => return Err(Errno::EINVAL),
+            Action::RemoveUp(p) => {
+                let (dir, name) = self.upper_parent(p)?;
+                remove_tree(&dir, name)?;
+                // A whiteout there goes too.
+                let _ = sys::unlinkat(dir.as_raw_fd(), &store::whiteout(name), 0);
+            }
+            Action::Whiteout(p) => {
+                let (dir, name) = self.upper_parent(p)?;
+                marker(&dir, &store::whiteout(name))?;
+            }
+            Action::Opaque(p) => {
+                let dir = beneath(&self.upper_fd, p, libc::O_PATH | libc::O_DIRECTORY)?;
+                marker(&dir, store::OPAQUE_MARKER)?;
+            }
+            Action::RenameUp { from, to } => {
+                let (fdir, fname) = self.upper_parent(from)?;
+                let (tdir, tname) = self.upper_parent(to)?;
+                sys::renameat2(fdir.as_raw_fd(), fname, tdir.as_raw_fd(), tname, 0).map_err(errno)?;
+                // The name it leaves may need no whiteout; one for the new name goes.
+                let _ = sys::unlinkat(tdir.as_raw_fd(), &store::whiteout(tname), 0);
+            }
+            Action::LinkUp { from, to } => {
+                let (fdir, fname) = self.upper_parent(from)?;
+                let (tdir, tname) = self.upper_parent(to)?;
+                sys::linkat(fdir.as_raw_fd(), fname, tdir.as_raw_fd(), tname, 0).map_err(errno)?;
+                let _ = sys::unlinkat(tdir.as_raw_fd(), &store::whiteout(tname), 0);
+            }
+        }
+        self.index.apply(a, copied);
+        Ok(())
+    }
+
+    /// The upper directory holding `p`, and its final name.
+    fn upper_parent<'p>(&self, p: &'p [Vec<u8>]) -> Result<(OwnedFd, &'p [u8]), Errno> {
+        let (name, dir) = p.split_last().ok_or(Errno::EBUSY)?;
+        Ok((beneath(&self.upper_fd, dir, libc::O_PATH | libc::O_DIRECTORY)?, name))
+    }
+
+    /// Copies the lower file, symlink or special file at `p` up, with its metadata; a
+    /// regular file's data goes into an unnamed file linked in only once complete.
+    fn copy_up(&self, p: &[Vec<u8>]) -> Result<Kind, Errno> {
+        let src = beneath(&self.lower_fd, p, libc::O_PATH | libc::O_NOFOLLOW)?;
+        let st = sys::fstat_bytes(src.as_raw_fd()).map_err(errno)?;
+        let (dir, name) = self.upper_parent(p)?;
+        let kind = kind_of(&st);
+        match sys::stat_type(&st) {
+            libc::S_IFREG => {
+                let data = sys::reopen(src.as_raw_fd(), libc::O_RDONLY | libc::O_NONBLOCK).map_err(errno)?;
+                let tmp = sys::tmpfile_with(dir.as_raw_fd(), libc::O_WRONLY, 0o600).map_err(errno)?;
+                copy_data(&data, &tmp, word(&st, 48) as u64)?;
+                copy_meta(Some(&data), &tmp, &st, false);
+                let link = format!("/proc/self/fd/{}", tmp.as_raw_fd());
+                sys::linkat(libc::AT_FDCWD, link.as_bytes(), dir.as_raw_fd(), name, libc::AT_SYMLINK_FOLLOW).map_err(errno)?;
+            }
+            libc::S_IFLNK => {
+                let target = sys::readlinkat(src.as_raw_fd(), b"", libc::PATH_MAX as usize).map_err(errno)?;
+                sys::symlinkat(&target, dir.as_raw_fd(), name).map_err(errno)?;
+                let made = sys::openat2(dir.as_raw_fd(), name, (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64, 0, 0).map_err(errno)?;
+                copy_meta(None, &made, &st, false);
+            }
+            libc::S_IFDIR => return Err(Errno::EISDIR),
+            t => {
+                sys::mknodat(dir.as_raw_fd(), name, t | (field(&st, 24) & 0o7777), word(&st, 40) as u64).map_err(errno)?;
+                let made = sys::openat2(dir.as_raw_fd(), name, (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64, 0, 0).map_err(errno)?;
+                copy_meta(None, &made, &st, false);
+            }
+        }
+        Ok(kind)
+    }
+
+    /// The merged listing of directory `p`: upper names first, then the lower names that
+    /// show through (neither in the upper directory nor whited out); `.` and `..` first.
+    fn listing(&self, p: &[Vec<u8>]) -> Result<Vec<(Vec<u8>, u64, u8)>, Errno> {
+        let mut out = Vec::new();
+        let mut seen: BTreeSet<Vec<u8>> = BTreeSet::new();
+        let upper_dir = self.index.node(p) == Node::Present(Kind::Dir);
+        if upper_dir {
+            let d = beneath(&self.upper_fd, p, libc::O_RDONLY | libc::O_DIRECTORY)?;
+            for (name, ino, t) in read_dir(&d)? {
+                match store::decode(&name) {
+                    store::Raw::Entry(n) => {
+                        seen.insert(n);
+                        out.push((name, ino, t));
+                    }
+                    store::Raw::Whiteout(n) => {
+                        seen.insert(n);
+                    }
+                    store::Raw::Opaque => {}
+                }
+            }
+        }
+        // A name no directory can hold shows whether the lower directory shows through.
+        let through = self.index.locate(&child(p, b"\0")) == Layer::Lower;
+        if through {
+            match beneath(&self.lower_fd, p, libc::O_RDONLY | libc::O_DIRECTORY) {
+                Ok(d) => {
+                    for (name, ino, t) in read_dir(&d)? {
+                        if !seen.contains(&name) {
+                            out.push((name, ino, t));
+                        }
+                    }
+                }
+                Err(e) if upper_dir => {
+                    let _ = e;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // `.` and `..` first, once.
+        let mut dots: Vec<_> = Vec::new();
+        out.retain(|e| {
+            if dot(&e.0) {
+                if !dots.iter().any(|d: &(Vec<u8>, u64, u8)| d.0 == e.0) {
+                    dots.push(e.clone());
+                }
+                false
+            } else {
+                true
+            }
+        });
+        dots.sort();
+        dots.extend(out);
+        Ok(dots)
+    }
+}
+
+impl Layers for Cow {
+    fn lower(&self, p: &[Vec<u8>]) -> Option<Kind> {
+        if p.is_empty() {
+            return Some(Kind::Dir);
+        }
+        self.lower_stat(p).map(|st| kind_of(&st))
+    }
+    fn upper(&self, p: &[Vec<u8>]) -> Node {
+        self.index.node(p)
+    }
+    fn opaque(&self, p: &[Vec<u8>]) -> bool {
+        self.index.opaque(p)
+    }
+    fn lower_names(&self, p: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        beneath(&self.lower_fd, p, libc::O_RDONLY | libc::O_DIRECTORY)
+            .and_then(|d| read_dir(&d))
+            .map(|v| v.into_iter().map(|e| e.0).filter(|n| !dot(n)).collect())
+            .unwrap_or_default()
+    }
+    fn upper_names(&self, p: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        self.index.names(p)
+    }
+}
+
+/// Copies `len` bytes of `src` into `dst`, holes kept (`SEEK_DATA`/`SEEK_HOLE`), with
+/// `copy_file_range` (a reflink where the filesystem can), falling back to reads and writes.
+fn copy_data(src: &OwnedFd, dst: &OwnedFd, len: u64) -> Result<(), Errno> {
+    let (s, d) = (src.as_raw_fd(), dst.as_raw_fd());
+    let mut off = 0u64;
+    while off < len {
+        let start = match sys::lseek(s, off, libc::SEEK_DATA) {
+            Ok(x) => x,
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => break,
+            // No SEEK_DATA here: all of it is data.
+            Err(_) => off,
+        };
+        let end = sys::lseek(s, start, libc::SEEK_HOLE).unwrap_or(len).min(len);
+        let mut at = start;
+        while at < end {
+            let want = (end - at).min(1 << 30) as usize;
+            let n = match sys::copy_range(s, d, at, want) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EXDEV | libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)) => {
+                    let mut buf = vec![0u8; want.min(1 << 20)];
+                    let r = sys::pread(s, &mut buf, at).map_err(errno)?;
+                    if r == 0 {
+                        break;
+                    }
+                    let mut w = 0;
+                    while w < r {
+                        w += sys::pwrite(d, &buf[w..r], at + w as u64).map_err(errno)?;
+                    }
+                    r
+                }
+                Err(e) => return Err(errno(e)),
+            };
+            at += n as u64;
+        }
+        off = end.max(off + 1);
+    }
+    sys::ftruncate(d, len as i64).map_err(errno)
+}
+
+/// Gives `dst` the metadata of `st` (mode, owner where the monitor may, user xattrs of
+/// `src`, times). `dir`: `dst` is a directory (its times are set as well).
+fn copy_meta(src: Option<&OwnedFd>, dst: &OwnedFd, st: &[u8; 144], _dir: bool) {
+    let d = dst.as_raw_fd();
+    let symlink = sys::stat_type(st) == libc::S_IFLNK;
+    // SAFETY: no arguments.
+    if unsafe { libc::geteuid() } == 0 {
+        let _ = sys::fchown_empty(d, field(st, 28), field(st, 32));
+    }
+    if !symlink {
+        let _ = sys::fchmod_empty(d, field(st, 24) & 0o7777, 0);
+        if let Some(s) = src {
+            let mut names = vec![0u8; 64 << 10];
+            if let Ok(n) = sys::xattr_list(s.as_raw_fd(), &mut names) {
+                for name in names[..n].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+                    let mut v = vec![0u8; 64 << 10];
+                    if let Ok(len) = sys::xattr_get(s.as_raw_fd(), name, &mut v) {
+                        let _ = sys::xattr_set(d, name, &v[..len], 0);
+                    }
+                }
+            }
+        }
+    }
+    let times = [word(st, 72), word(st, 80), word(st, 88), word(st, 96)];
+    let _ = sys::utimens_empty(d, Some(&times));
+}
+
+/// An empty marker file `name` in `dir`.
+fn marker(dir: &OwnedFd, name: &[u8]) -> Result<(), Errno> {
+    sys::openat2(dir.as_raw_fd(), name, (libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64, 0o600, 0x04).map(drop).map_err(errno)
+}
+
+/// Removes `name` in `dir`, a directory with all it holds.
+fn remove_tree(dir: &OwnedFd, name: &[u8]) -> Result<(), Errno> {
+    match sys::unlinkat(dir.as_raw_fd(), name, 0) {
+        Ok(()) => return Ok(()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EISDIR | libc::EPERM)) => {}
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) => return Err(errno(e)),
+    }
+    let sub = sys::openat2(dir.as_raw_fd(), name, (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64, 0, 0x04).map_err(errno)?;
+    for (n, _, _) in read_dir(&sub)? {
+        if !dot(&n) {
+            remove_tree(&sub, &n)?;
+        }
+    }
+    sys::unlinkat(dir.as_raw_fd(), name, libc::AT_REMOVEDIR).map_err(errno)
+}
+
+// ---------------------------------------------------------------------------------------
+// The store.
+
+/// A store's description: the lower directory it belongs to.
+fn read_meta(store: &Path) -> Result<PathBuf, String> {
+    let text = std::fs::read_to_string(store.join(META)).map_err(|e| format!("{}: not a viewos cow store ({e})", store.display()))?;
+    let mut lines = text.lines();
+    if lines.next() != Some(FORMAT) {
+        return Err(format!("{}: not a viewos cow store of a format this viewos reads ({FORMAT})", store.display()));
+    }
+    let lower = lines.find_map(|l| l.strip_prefix("lower=")).ok_or_else(|| format!("{}: the store names no lower directory", store.display()))?;
+    Ok(PathBuf::from(lower))
+}
+
+/// The store for lower directory `lower` (canonical): `store` (made if missing or empty,
+/// refused if it belongs to another directory), or a fresh one under
+/// `$XDG_STATE_HOME/viewos/cow/`. Returns it, canonical.
+pub fn open_store(lower: &Path, store: Option<&Path>) -> Result<PathBuf, String> {
+    let store = match store {
+        Some(s) => s.to_path_buf(),
+        None => {
+            let base = std::env::var_os("XDG_STATE_HOME")
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+                .unwrap_or_else(|| std::env::temp_dir());
+            let dir = base.join("viewos/cow");
+            std::fs::create_dir_all(&dir).map_err(|e| format!("--cow: {}: {e}", dir.display()))?;
+            let name = lower.file_name().map_or("root".into(), |n| n.to_string_lossy().into_owned());
+            let mut n = 0;
+            loop {
+                let cand = dir.join(format!("{name}-{}-{n}", std::process::id()));
+                if !cand.exists() {
+                    break cand;
+                }
+                n += 1;
+            }
+        }
+    };
+    let fresh = match std::fs::read_dir(&store) {
+        Ok(mut it) => it.next().is_none(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(&store).map_err(|e| format!("--cow store {}: {e}", store.display()))?;
+            true
+        }
+        Err(e) => return Err(format!("--cow store {}: {e}", store.display())),
+    };
+    let store = std::fs::canonicalize(&store).map_err(|e| format!("--cow store {}: {e}", store.display()))?;
+    if store.starts_with(lower) || lower.starts_with(&store) {
+        return Err(format!("--cow: the store {} and the directory {} must not lie in each other", store.display(), lower.display()));
+    }
+    if fresh {
+        for d in ["upper", "work"] {
+            std::fs::create_dir(store.join(d)).map_err(|e| format!("--cow store {}: {e}", store.display()))?;
+        }
+        let text = format!("{FORMAT}\nlower={}\n", lower.display());
+        // Written whole, then renamed: a store is never half described.
+        let tmp = store.join("work/meta");
+        std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, store.join(META))).map_err(|e| format!("--cow store {}: {e}", store.display()))?;
+    } else {
+        let theirs = read_meta(&store)?;
+        if theirs != lower {
+            return Err(format!("--cow: the store {} belongs to {}, not {}", store.display(), theirs.display(), lower.display()));
+        }
+        if !store.join("upper").is_dir() {
+            return Err(format!("--cow store {}: its upper directory is missing", store.display()));
+        }
+    }
+    Ok(store)
+}
+
+/// The index of the upper tree `dir` (an `O_RDONLY` directory fd), read from the store.
+fn load(dir: &OwnedFd, at: &mut RelPath, index: &mut Upper) -> Result<(), Errno> {
+    for (name, _, t) in read_dir(dir)? {
+        if dot(&name) {
+            continue;
+        }
+        match store::decode(&name) {
+            store::Raw::Opaque => index.set_opaque(at),
+            store::Raw::Whiteout(n) => index.whiteout(&child(at, &n)),
+            store::Raw::Entry(n) => {
+                let p = child(at, &n);
+                let kind = match t {
+                    libc::DT_DIR => Kind::Dir,
+                    libc::DT_LNK => Kind::Symlink,
+                    libc::DT_UNKNOWN => {
+                        let fd = sys::openat2(dir.as_raw_fd(), &n, (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64, 0, 0).map_err(errno)?;
+                        kind_of(&sys::fstat_bytes(fd.as_raw_fd()).map_err(errno)?)
+                    }
+                    _ => Kind::File,
+                };
+                // A whiteout and an entry of the same name: the entry wins (as it shows).
+                index.set(&p, kind);
+                if kind == Kind::Dir {
+                    let sub = sys::openat2(dir.as_raw_fd(), &n, (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64, 0, 0).map_err(errno)?;
+                    at.push(n);
+                    load(&sub, at, index)?;
+                    at.pop();
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn open_layers(lower: &Path, store: &Path) -> std::io::Result<Cow> {
+    let dirfd = |p: &Path| sys::openat2(libc::AT_FDCWD, p.as_os_str().as_bytes(), (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64, 0, 0);
+    let upper = store.join("upper");
+    let lower_fd = dirfd(lower)?;
+    let upper_fd = dirfd(&upper)?;
+    let mut index = Upper::new();
+    let top = sys::reopen(upper_fd.as_raw_fd(), libc::O_RDONLY | libc::O_DIRECTORY)?;
+    load(&top, &mut Vec::new(), &mut index).map_err(|e| std::io::Error::from_raw_os_error(i32::from(e.0)))?;
+    Ok(Cow {
+        lower: lower.as_os_str().as_bytes().to_vec(),
+        upper: upper.as_os_str().as_bytes().to_vec(),
+        lower_fd,
+        upper_fd,
+        index,
+        snaps: Snapshots::default(),
+    })
+}
+
+/// Makes a cow mount of `lower` (canonical) over `store` (from [`open_store`]); its host
+/// path for the view.
+pub fn mount(lower: &Path, store: &Path) -> std::io::Result<Vec<u8>> {
+    let cow = open_layers(lower, store)?;
+    let mut all = COWS.lock().expect("cow lock");
+    all.push(cow);
+    ACTIVE.store(true, Ordering::Relaxed);
+    Ok(mount_path(all.len() - 1))
+}
+
+// ---------------------------------------------------------------------------------------
+// What the adapter asks.
+
+/// The path of cow mount `m`'s file `p` if `real` lies in one of its layers.
+fn virtual_of_real(all: &[Cow], real: &[u8]) -> Option<Vec<u8>> {
+    let (suffix, deleted) = match real.strip_suffix(b" (deleted)") {
+        Some(r) => (r, true),
+        None => (real, false),
+    };
+    all.iter().enumerate().find_map(|(m, c)| {
+        [&c.upper, &c.lower].into_iter().find_map(|root| {
+            let rest = suffix.strip_prefix(root.as_slice())?;
+            if !rest.is_empty() && rest[0] != b'/' {
+                return None;
+            }
+            let mut v = [mount_path(m).as_slice(), rest].concat();
+            if deleted {
+                v.extend_from_slice(b" (deleted)");
+            }
+            Some(v)
+        })
+    })
+}
+
+/// The path in a cow view of the real file `real` (a link target the kernel shows:
+/// `/proc/PID/fd/N`, `cwd`, `exe`), if it lies in a cow mount's layer.
+pub fn virtual_of(real: &[u8]) -> Option<Vec<u8>> {
+    if !active() {
+        return None;
+    }
+    virtual_of_real(&COWS.lock().expect("cow lock"), real)
+}
+
+/// The real path showing `path` of a cow mount, for reads (exec, `#!` lookups). `None`:
+/// not a cow path.
+pub fn real_path(path: &[u8]) -> Option<Result<Vec<u8>, Errno>> {
+    if !active() {
+        return None;
+    }
+    let (m, comps, slash) = split(path)?;
+    let all = COWS.lock().expect("cow lock");
+    Some(all.get(m).ok_or(Errno::ENOENT).and_then(|c| c.real(&comps, slash)))
+}
+
+/// `lstat` of a cow path, for the view's resolver.
+pub fn lstat(path: &[u8]) -> Option<Result<viewos_path::Kind, Errno>> {
+    let real = real_path(path)?;
+    Some(real.and_then(|r| {
+        let fd = sys::openat2(libc::AT_FDCWD, &r, (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64, 0, viewos_core::x86_64::flags::RESOLVE_NO_SYMLINKS).map_err(errno)?;
+        let st = sys::fstat_bytes(fd.as_raw_fd()).map_err(errno)?;
+        Ok(match sys::stat_type(&st) {
+            libc::S_IFDIR => viewos_path::Kind::Dir,
+            libc::S_IFLNK => viewos_path::Kind::Symlink,
+            _ => viewos_path::Kind::Other,
+        })
+    }))
+}
+
+/// `readlink` of a cow path, for the view's resolver.
+pub fn readlink(path: &[u8]) -> Option<Result<Vec<u8>, Errno>> {
+    let real = real_path(path)?;
+    Some(real.and_then(|r| {
+        let fd = sys::openat2(libc::AT_FDCWD, &r, (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64, 0, viewos_core::x86_64::flags::RESOLVE_NO_SYMLINKS).map_err(errno)?;
+        sys::readlinkat(fd.as_raw_fd(), b"", libc::PATH_MAX as usize).map_err(errno)
+    }))
+}
+
+/// Search permission on cow directory `path`, as `chdir` checks it.
+pub fn may_enter(path: &[u8]) -> Option<Result<(), Errno>> {
+    let real = real_path(path)?;
+    Some(real.and_then(|r| {
+        let fd = sys::openat2(libc::AT_FDCWD, &r, (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64, 0, viewos_core::x86_64::flags::RESOLVE_NO_SYMLINKS).map_err(errno)?;
+        sys::faccess_empty(fd.as_raw_fd(), libc::X_OK as u32, libc::AT_EACCESS as u32).map_err(errno)
+    }))
+}
+
+/// See `Host::virtual_socket`, for a cow path: a socket is bound at its upper path (the
+/// directories on the way copied up), and reached at the path that shows it.
+pub fn socket(path: &[u8], bind: bool) -> Option<Result<Vec<u8>, Errno>> {
+    if !active() {
+        return None;
+    }
+    let (m, p, _) = split(path)?;
+    let mut all = COWS.lock().expect("cow lock");
+    let Some(c) = all.get_mut(m) else { return Some(Err(Errno::ENOENT)) };
+    if !bind {
+        return Some(c.real(&p, false));
+    }
+    Some(match create(c, m, &p, Kind::File, |_| HostOp::OpenMemory { name: Vec::new(), data: Vec::new(), cloexec: false }) {
+        Rewritten::Done(Err(Errno::EEXIST)) => Err(Errno::EADDRINUSE),
+        Rewritten::Done(r) => r.and(Err(Errno::EIO)),
+        Rewritten::Op(_, after) => {
+            // The kernel's bind makes the name; the index has it from now (a failed bind
+            // leaves an upper name that does not exist, which reads as missing).
+            let path = c.upper_path(&p, false);
+            if let Some((p, k)) = &after.made {
+                c.index.set(p, *k);
+            }
+            Ok(path)
+        }
+    })
+}
+
+/// What [`rewrite`] made of an op.
+pub enum Rewritten {
+    /// The op is answered: its result.
+    Done(Result<u64, Errno>),
+    /// Make this op instead (on real paths), then [`finish`] with how it went.
+    Op(HostOp, After),
+}
+
+/// What follows the guest's call made on the upper layer: the index learns the name it
+/// made, and the plan's remaining steps are taken.
+pub struct After {
+    m: usize,
+    made: Option<(RelPath, Kind)>,
+    rest: Vec<Action>,
+}
+
+/// The end of a rewritten op: `ok` if the guest's call succeeded.
+pub fn finish(after: After, ok: bool) {
+    if !ok || (after.made.is_none() && after.rest.is_empty()) {
+        return;
+    }
+    let mut all = COWS.lock().expect("cow lock");
+    let Some(c) = all.get_mut(after.m) else { return };
+    if let Some((p, k)) = &after.made {
+        c.index.set(p, *k);
+    }
+    for a in &after.rest {
+        if !matches!(a, Action::Create { .. }) {
+            let _ = c.execute(a);
+        }
+    }
+}
+
+/// `target` with a new path (not a magic link).
+fn at(path: Vec<u8>) -> HostTarget {
+    HostTarget { path, magic: false }
+}
+
+/// Refuses a guest name a store marker could have.
+fn check_new_name(p: &[Vec<u8>]) -> Result<(), Errno> {
+    p.last().map_or(Ok(()), |n| store::check_name(n))
+}
+
+/// The cow path a guest's fd (`/proc/TID/fd/N`) names, if its file lies in a cow layer.
+fn fd_target(all: &[Cow], at: &HostTarget) -> Option<(usize, RelPath)> {
+    if !at.magic {
+        return None;
+    }
+    let link = std::fs::read_link(std::ffi::OsStr::from_bytes(&at.path)).ok()?;
+    let v = virtual_of_real(all, link.as_os_str().as_bytes())?;
+    if v.ends_with(b" (deleted)") {
+        return None;
+    }
+    split(&v).map(|(m, p, _)| (m, p))
+}
+
+/// Rewrites `op` if it acts on a cow path (or on a guest's fd whose file is in a cow
+/// layer and the op changes it): `None` for any other op.
+pub fn rewrite(op: &HostOp, tid: i32, mem: Option<&mut dyn GuestMem>) -> Option<Rewritten> {
+    if !active() {
+        return None;
+    }
+    let mut all = COWS.lock().expect("cow lock");
+    let all = &mut *all;
+    let target = |at: &HostTarget| split(&at.path).filter(|_| !at.magic);
+    let done = |r: Result<HostOp, Errno>, m: usize| match r {
+        Ok(op) => Rewritten::Op(op, After { m, made: None, rest: Vec::new() }),
+        Err(e) => Rewritten::Done(Err(e)),
+    };
+    Some(match op {
+        HostOp::Stat { at: a, nofollow, out } => {
+            let (m, p, slash) = target(a)?;
+            done(real_of(all, m, &p, slash).map(|r| HostOp::Stat { at: at(r), nofollow: *nofollow, out: *out }), m)
+        }
+        HostOp::Identify { at: a, nofollow } => {
+            let (m, p, slash) = target(a)?;
+            done(real_of(all, m, &p, slash).map(|r| HostOp::Identify { at: at(r), nofollow: *nofollow }), m)
+        }
+        HostOp::Statx { at: a, nofollow, flags, mask, out } => {
+            let (m, p, slash) = target(a)?;
+            done(real_of(all, m, &p, slash).map(|r| HostOp::Statx { at: at(r), nofollow: *nofollow, flags: *flags, mask: *mask, out: *out }), m)
+        }
+        HostOp::Access { at: a, nofollow, mode, flags } => {
+            let (m, p, slash) = target(a)?;
+            done(real_of(all, m, &p, slash).map(|r| HostOp::Access { at: at(r), nofollow: *nofollow, mode: *mode, flags: *flags }), m)
+        }
+        HostOp::Readlink { at: a, buf, size } => {
+            let (m, p, slash) = target(a)?;
+            done(real_of(all, m, &p, slash).map(|r| HostOp::Readlink { at: at(r), buf: *buf, size: *size }), m)
+        }
+        HostOp::Statfs { at: a, out } => {
+            let (m, p, slash) = target(a)?;
+            done(real_of(all, m, &p, slash).map(|r| HostOp::Statfs { at: at(r), out: *out }), m)
+        }
+        HostOp::ReadFile { at: a } => {
+            let (m, p, slash) = target(a)?;
+            done(real_of(all, m, &p, slash).map(|r| HostOp::ReadFile { at: at(r) }), m)
+        }
+        HostOp::Open { at: a, flags, mode, resolve, umask } => {
+            let (m, p, slash) = target(a)?;
+            let c = all.get_mut(m)?;
+            let f = *flags as i32;
+            let with = |path: Vec<u8>| HostOp::Open { at: at(path), flags: *flags, mode: *mode, resolve: *resolve, umask: *umask };
+            let acc = f & libc::O_ACCMODE;
+            if f & libc::O_PATH != 0 {
+                return Some(done(c.real(&p, slash).map(with), m));
+            }
+            if f & libc::O_TMPFILE == libc::O_TMPFILE {
+                // An unnamed file of the directory's: made in its upper copy.
+                return Some(match c.merged(&p) {
+                    Err(e) => Rewritten::Done(Err(e)),
+                    Ok(None) => Rewritten::Done(Err(Errno::ENOENT)),
+                    Ok(Some(Kind::Dir)) => match c.prepare(&Change::Modify { path: p.clone(), data: false }) {
+                        Ok(_) => done(Ok(with(c.upper_path(&p, slash))), m),
+                        Err(e) => Rewritten::Done(Err(e)),
+                    },
+                    Ok(Some(_)) => Rewritten::Done(Err(Errno::ENOTDIR)),
+                });
+            }
+            let writes = acc != libc::O_RDONLY || f & libc::O_TRUNC != 0;
+            let creating = f & libc::O_CREAT != 0;
+            if !writes && !creating {
+                return Some(done(c.real(&p, slash).map(with), m));
+            }
+            let found = match c.merged(&p) {
+                Ok(k) => k,
+                Err(e) => return Some(Rewritten::Done(Err(e))),
+            };
+            match found {
+                // The kernel says what an open of these is (EEXIST, ELOOP, EISDIR...).
+                Some(_) if creating && f & libc::O_EXCL != 0 => done(c.real(&p, slash).map(with), m),
+                Some(Kind::Dir | Kind::Symlink) => done(c.real(&p, slash).map(with), m),
+                Some(Kind::File) if !writes => done(c.real(&p, slash).map(with), m),
+                Some(Kind::File) => {
+                    // Natively a file the guest may not write is not opened: not copied up.
+                    if let Err(e) = may_write(c, &p) {
+                        return Some(Rewritten::Done(Err(e)));
+                    }
+                    match c.prepare(&Change::Modify { path: p.clone(), data: true }) {
+                        Ok(_) => done(Ok(with(c.upper_path(&p, slash))), m),
+                        Err(e) => Rewritten::Done(Err(e)),
+                    }
+                }
+                None if !creating => Rewritten::Done(Err(Errno::ENOENT)),
+                None => create(c, m, &p, Kind::File, with),
+            }
+        }
+        HostOp::Mkdir { at: a, mode, umask } => {
+            let (m, p, _) = target(a)?;
+            let c = all.get_mut(m)?;
+            create(c, m, &p, Kind::Dir, |path| HostOp::Mkdir { at: at(path), mode: *mode, umask: *umask })
+        }
+        HostOp::Mknod { at: a, mode, dev, umask } => {
+            let (m, p, _) = target(a)?;
+            let c = all.get_mut(m)?;
+            create(c, m, &p, Kind::File, |path| HostOp::Mknod { at: at(path), mode: *mode, dev: *dev, umask: *umask })
+        }
+        HostOp::Symlink { target: t, at: a } => {
+            let (m, p, _) = target(a)?;
+            let c = all.get_mut(m)?;
+            create(c, m, &p, Kind::Symlink, |path| HostOp::Symlink { target: t.clone(), at: at(path) })
+        }
+        HostOp::Unlink { at: a, rmdir } => {
+            let (m, p, _) = target(a)?;
+            let c = all.get_mut(m)?;
+            Rewritten::Done(remove(c, &p, *rmdir))
+        }
+        HostOp::Rename { from, to, flags } => {
+            let (f, t) = (target(from), target(to));
+            match (f, t) {
+                (None, None) => return None,
+                (Some((fm, fp, _)), Some((tm, tp, _))) if fm == tm => {
+                    let c = all.get_mut(fm)?;
+                    Rewritten::Done(rename(c, &fp, &tp, *flags))
+                }
+                _ => Rewritten::Done(Err(Errno::EXDEV)),
+            }
+        }
+        HostOp::Link { from, to } => {
+            let Some((tm, tp, _)) = target(to) else {
+                // A name outside any cow mount for a cow file: another filesystem.
+                return (target(from).is_some()).then_some(Rewritten::Done(Err(Errno::EXDEV)));
+            };
+            if from.magic {
+                // The file behind a guest's fd: an upper file (an O_TMPFILE one) gets a
+                // new name as the guest asks; a lower one is linked as its path.
+                let Some(c) = all.get(tm) else { return Some(Rewritten::Done(Err(Errno::ENOENT))) };
+                let link = std::fs::read_link(std::ffi::OsStr::from_bytes(&from.path)).ok();
+                let in_upper = link.as_ref().is_some_and(|l| l.as_os_str().as_bytes().starts_with(&c.upper));
+                if in_upper || link.as_ref().is_some_and(|l| l.as_os_str().as_bytes().ends_with(b" (deleted)")) {
+                    let c = all.get_mut(tm)?;
+                    return Some(create(c, tm, &tp, Kind::File, |path| HostOp::Link { from: from.clone(), to: at(path) }));
+                }
+                return Some(match fd_target(all, from) {
+                    Some((fm, fp)) if fm == tm => Rewritten::Done(link_names(all.get_mut(tm)?, &fp, &tp)),
+                    _ => Rewritten::Done(Err(Errno::EXDEV)),
+                });
+            }
+            match target(from) {
+                Some((fm, fp, _)) if fm == tm => Rewritten::Done(link_names(all.get_mut(tm)?, &fp, &tp)),
+                _ => Rewritten::Done(Err(Errno::EXDEV)),
+            }
+        }
+        HostOp::Chmod { at: a, mode, nofollow } => {
+            let (m, p, slash) = changed(all, a)?;
+            modify(all.get_mut(m)?, m, &p, slash, false, |path| HostOp::Chmod { at: path, mode: *mode, nofollow: *nofollow })
+        }
+        HostOp::Chown { at: a, uid, gid, nofollow } => {
+            let (m, p, slash) = changed(all, a)?;
+            modify(all.get_mut(m)?, m, &p, slash, false, |path| HostOp::Chown { at: path, uid: *uid, gid: *gid, nofollow: *nofollow })
+        }
+        HostOp::Utimens { at: a, times, nofollow } => {
+            let (m, p, slash) = changed(all, a)?;
+            modify(all.get_mut(m)?, m, &p, slash, false, |path| HostOp::Utimens { at: path, times: *times, nofollow: *nofollow })
+        }
+        HostOp::Truncate { at: a, len } => {
+            let (m, p, slash) = changed(all, a)?;
+            let c = all.get_mut(m)?;
+            match c.merged(&p) {
+                Ok(Some(Kind::File)) => {}
+                Ok(Some(Kind::Dir)) => return Some(Rewritten::Done(Err(Errno::EISDIR))),
+                Ok(Some(_)) => return Some(Rewritten::Done(Err(Errno::EINVAL))),
+                Ok(None) => return Some(Rewritten::Done(Err(Errno::ENOENT))),
+                Err(e) => return Some(Rewritten::Done(Err(e))),
+            }
+            if let Err(e) = may_write(c, &p) {
+                return Some(Rewritten::Done(Err(e)));
+            }
+            modify(c, m, &p, slash, true, |path| HostOp::Truncate { at: path, len: *len })
+        }
+        HostOp::Xattr { at: a, nofollow, call } => match call {
+            XattrCall::Get { .. } | XattrCall::List { .. } => {
+                let (m, p, slash) = target(a)?;
+                done(real_of(all, m, &p, slash).map(|r| HostOp::Xattr { at: at(r), nofollow: *nofollow, call: call.clone() }), m)
+            }
+            XattrCall::Set { .. } | XattrCall::Remove { .. } => {
+                let (m, p, slash) = changed(all, a)?;
+                modify(all.get_mut(m)?, m, &p, slash, false, |path| HostOp::Xattr { at: path, nofollow: *nofollow, call: call.clone() })
+            }
+        },
+        HostOp::Getdents { fd, buf, count, legacy, edit } => {
+            let mem = mem?;
+            let dir = crate::perform::guest_file(tid, *fd).ok()?;
+            let link = std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd())).ok()?;
+            let v = virtual_of_real(all, link.as_os_str().as_bytes())?;
+            let (m, p, _) = split(&v)?;
+            let c = all.get_mut(m)?;
+            Rewritten::Done(getdents(c, &p, &dir, *count, *legacy, edit).and_then(|data| {
+                mem.write(GuestAddr(*buf), &data)?;
+                Ok(data.len() as u64)
+            }))
+        }
+        HostOp::OpenMemory { .. } => return None,
+    })
+}
+
+fn real_of(all: &[Cow], m: usize, p: &[Vec<u8>], slash: bool) -> Result<Vec<u8>, Errno> {
+    all.get(m).ok_or(Errno::ENOENT)?.real(p, slash)
+}
+
+/// The cow path a changing op names: a path, or a guest's fd whose file is a cow file.
+fn changed(all: &[Cow], a: &HostTarget) -> Option<(usize, RelPath, bool)> {
+    if a.magic {
+        return fd_target(all, a).map(|(m, p)| (m, p, false));
+    }
+    split(&a.path)
+}
+
+/// A change of an existing entry's metadata (or data): copied up first, then the guest's
+/// call made on the upper file.
+fn modify(c: &mut Cow, m: usize, p: &[Vec<u8>], slash: bool, data: bool, op: impl FnOnce(HostTarget) -> HostOp) -> Rewritten {
+    match c.merged(p) {
+        Err(e) => return Rewritten::Done(Err(e)),
+        Ok(None) => return Rewritten::Done(Err(Errno::ENOENT)),
+        Ok(Some(_)) => {}
+    }
+    match c.prepare(&Change::Modify { path: p.to_vec(), data }) {
+        Ok(_) => Rewritten::Op(op(at(c.upper_path(p, slash))), After { m, made: None, rest: Vec::new() }),
+        Err(e) => Rewritten::Done(Err(e)),
+    }
+}
+
+/// A new entry: the directories on the way copied up, a whiteout there taken away; the
+/// guest's call makes it in the upper layer.
+fn create(c: &mut Cow, m: usize, p: &[Vec<u8>], kind: Kind, op: impl FnOnce(Vec<u8>) -> HostOp) -> Rewritten {
+    let r = (|| {
+        check_new_name(p)?;
+        c.parent_ok(p)?;
+        if c.merged(p)?.is_some() {
+            return Err(Errno::EEXIST);
+        }
+        may_change(c, &parent(p).unwrap_or_default(), None)?;
+        c.prepare(&Change::Create { path: p.to_vec(), kind })
+    })();
+    match r {
+        Ok(rest) => Rewritten::Op(op(c.upper_path(p, false)), After { m, made: Some((p.to_vec(), kind)), rest }),
+        Err(e) => Rewritten::Done(Err(e)),
+    }
+}
+
+/// `unlink`/`rmdir`: made entirely by the monitor, once the guest may.
+fn remove(c: &mut Cow, p: &[Vec<u8>], dir: bool) -> Result<u64, Errno> {
+    c.parent_ok(p)?;
+    let kind = c.merged(p)?.ok_or(Errno::ENOENT)?;
+    if !dir && kind == Kind::Dir {
+        return Err(Errno::EISDIR);
+    }
+    if dir && kind != Kind::Dir {
+        return Err(Errno::ENOTDIR);
+    }
+    may_change(c, &parent(p).unwrap_or_default(), Some(p))?;
+    // A whiteout's name must fit (checked before anything is removed).
+    if p.last().is_some_and(|n| n.len() + store::WHITEOUT_PREFIX.len() > 255) {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    c.prepare(&Change::Remove { path: p.to_vec(), dir }).map(|_| 0)
+}
+
+fn rename(c: &mut Cow, from: &[Vec<u8>], to: &[Vec<u8>], flags: u32) -> Result<u64, Errno> {
+    const NOREPLACE: u32 = 1;
+    if flags & !NOREPLACE != 0 {
+        // RENAME_EXCHANGE and RENAME_WHITEOUT are not made in a cow view.
+        return Err(Errno::EINVAL);
+    }
+    c.parent_ok(from)?;
+    c.parent_ok(to)?;
+    c.merged(from)?.ok_or(Errno::ENOENT)?;
+    check_new_name(to)?;
+    may_change(c, &parent(from).unwrap_or_default(), Some(from))?;
+    let victim = c.merged(to)?.map(|_| to);
+    may_change(c, &parent(to).unwrap_or_default(), victim)?;
+    if from.last().is_some_and(|n| n.len() + store::WHITEOUT_PREFIX.len() > 255) {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    c.prepare(&Change::Rename { from: from.to_vec(), to: to.to_vec(), noreplace: flags & NOREPLACE != 0 }).map(|_| 0)
+}
+
+fn link_names(c: &mut Cow, from: &[Vec<u8>], to: &[Vec<u8>]) -> Result<u64, Errno> {
+    c.parent_ok(from)?;
+    c.parent_ok(to)?;
+    check_new_name(to)?;
+    may_change(c, &parent(to).unwrap_or_default(), None)?;
+    c.prepare(&Change::Link { from: from.to_vec(), to: to.to_vec() }).map(|_| 0)
+}
+
+/// Whether the calling thread (with the guest's credentials) may write the merged file `p`.
+fn may_write(c: &Cow, p: &[Vec<u8>]) -> Result<(), Errno> {
+    let real = c.real(p, false)?;
+    let fd = sys::openat2(libc::AT_FDCWD, &real, (libc::O_PATH | libc::O_CLOEXEC) as u64, 0, viewos_core::x86_64::flags::RESOLVE_NO_SYMLINKS).map_err(errno)?;
+    sys::faccess_empty(fd.as_raw_fd(), libc::W_OK as u32, libc::AT_EACCESS as u32).map_err(errno)
+}
+
+/// Whether the calling thread may add or remove names in merged directory `dir` (write and
+/// search permission; in a sticky directory, only its own entries unless it owns `dir`).
+fn may_change(c: &Cow, dir: &[Vec<u8>], victim: Option<&[Vec<u8>]>) -> Result<(), Errno> {
+    let real = c.real(dir, false)?;
+    let fd = sys::openat2(libc::AT_FDCWD, &real, (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64, 0, viewos_core::x86_64::flags::RESOLVE_NO_SYMLINKS).map_err(errno)?;
+    sys::faccess_empty(fd.as_raw_fd(), (libc::W_OK | libc::X_OK) as u32, libc::AT_EACCESS as u32).map_err(errno)?;
+    let st = sys::fstat_bytes(fd.as_raw_fd()).map_err(errno)?;
+    if let Some(v) = victim
+        && field(&st, 24) & libc::S_ISVTX != 0
+    {
+        let fsuid = sys::setfsuid(u32::MAX);
+        let vreal = c.real(v, false)?;
+        let vfd = sys::openat2(libc::AT_FDCWD, &vreal, (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64, 0, viewos_core::x86_64::flags::RESOLVE_NO_SYMLINKS).map_err(errno)?;
+        let vst = sys::fstat_bytes(vfd.as_raw_fd()).map_err(errno)?;
+        if fsuid != 0 && fsuid != field(&st, 28) && fsuid != field(&vst, 28) {
+            return Err(Errno::EPERM);
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Listings.
+
+/// Merged listings being read: a snapshot taken when a guest reads a directory from its
+/// start (as overlayfs caches a merged directory per open file), and the cursor in the
+/// guest's open file's position: `(slot + 1) << 20 | index`.
+#[derive(Default)]
+struct Snapshots {
+    slots: Vec<Option<Arc<Vec<(Vec<u8>, u64, u8)>>>>,
+    next: usize,
+}
+
+const SLOTS: usize = 256;
+const INDEX_BITS: u32 = 20;
+
+impl Snapshots {
+    fn take(&mut self, list: Vec<(Vec<u8>, u64, u8)>) -> usize {
+        if self.slots.len() < SLOTS {
+            self.slots.resize(SLOTS, None);
+        }
+        let s = self.next % SLOTS;
+        self.next = self.next.wrapping_add(1);
+        self.slots[s] = Some(Arc::new(list));
+        s
+    }
+}
+
+fn getdents(c: &mut Cow, p: &[Vec<u8>], file: &OwnedFd, count: u64, legacy: bool, edit: &viewos_core::Listing) -> Result<Vec<u8>, Errno> {
+    let pos = sys::tell(file.as_raw_fd()).map_err(errno)?;
+    let (slot, from) = match (pos >> INDEX_BITS) as usize {
+        0 => (None, 0),
+        s => (Some(s - 1), (pos & ((1 << INDEX_BITS) - 1)) as usize),
+    };
+    let s = match slot.filter(|&s| c.snaps.slots.get(s).is_some_and(Option::is_some)) {
+        Some(s) => s,
+        // From the start, or a snapshot since dropped: the listing as it is now.
+        None => {
+            let l = c.listing(p)?;
+            c.snaps.take(l)
+        }
+    };
+    serve(c, s, from, file, count, legacy, edit, pos == 0)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn serve(c: &mut Cow, s: usize, from: usize, file: &OwnedFd, count: u64, legacy: bool, edit: &viewos_core::Listing, first: bool) -> Result<Vec<u8>, Errno> {
+    let list = c.snaps.slots[s].clone().ok_or(Errno::EIO)?;
+    let cap = count.min(1 << 20) as usize;
+    let cookie = |i: usize| ((s as u64 + 1) << INDEX_BITS) | (i as u64).min((1 << INDEX_BITS) - 1);
+    let mut data = Vec::new();
+    let mut next = from;
+    for (i, (name, ino, t)) in list.iter().enumerate().skip(from) {
+        let rec = viewos_core::hostop::dirent(*ino, cookie(i + 1), name, *t, legacy);
+        if data.len() + rec.len() > cap {
+            if data.is_empty() {
+                return Err(Errno::EINVAL);
+            }
+            break;
+        }
+        data.extend_from_slice(&rec);
+        next = i + 1;
+    }
+    if data.is_empty() {
+        // The end: the snapshot is no longer needed (a seek back rebuilds it).
+        c.snaps.slots[s] = None;
+    }
+    let shown = edit.apply_on(&data, first, cap as u64, legacy, None).unwrap_or(data);
+    sys::seek(file.as_raw_fd(), cookie(next)).map_err(errno)?;
+    Ok(shown)
+}
+
+// ---------------------------------------------------------------------------------------
+// `viewos cow status|commit STORE`.
+
+/// A store opened for the commands: its layers, read-only.
+pub struct Store {
+    cow: Cow,
+}
+
+impl Store {
+    pub fn open(store: &Path) -> Result<Store, String> {
+        let lower = read_meta(store)?;
+        let cow = open_layers(&lower, store).map_err(|e| format!("{}: {e}", store.display()))?;
+        Ok(Store { cow })
+    }
+
+    pub fn lower(&self) -> String {
+        String::from_utf8_lossy(&self.cow.lower).into_owned()
+    }
+
+    /// `A path`, `M path`, `D path` lines, in path order.
+    pub fn status(&self) -> Vec<String> {
+        viewos_cow::status(&self.cow)
+            .into_iter()
+            .map(|(p, s)| {
+                let letter = match s {
+                    Status::Added => 'A',
+                    Status::Modified => 'M',
+                    Status::Deleted => 'D',
+                };
+                format!("{letter} {}", String::from_utf8_lossy(&rel(&p)))
+            })
+            .collect()
+    }
+
+    /// The commit's steps, as lines.
+    pub fn plan(&self) -> Vec<String> {
+        viewos_cow::commit(&self.cow).iter().map(describe).collect()
+    }
+
+    /// Applies the changes to the real directory, then empties the store: the view and the
+    /// real directory are then the same. Stops at the first error (what was done stays).
+    pub fn commit(&mut self, mut progress: impl FnMut(&str)) -> Result<(), String> {
+        let steps = viewos_cow::commit(&self.cow);
+        let c = &self.cow;
+        for step in &steps {
+            progress(&describe(step));
+            let r = match step {
+                // The upper copy is complete (no metadata-only copies): nothing to keep.
+                Commit::Stage(_) => Ok(()),
+                Commit::Remove(p) => parent_of(&c.lower_fd, p).and_then(|(d, n)| remove_tree(&d, n)),
+                Commit::Mkdir(p) => parent_of(&c.lower_fd, p).and_then(|(d, n)| {
+                    sys::mkdirat(d.as_raw_fd(), n, 0o700).map_err(errno)?;
+                    set_meta_from_upper(c, p)
+                }),
+                Commit::SetMeta(p) => set_meta_from_upper(c, p),
+                Commit::Place(p) => place(c, p),
+            };
+            r.map_err(|e| format!("{}: {e}", describe(step)))?;
+        }
+        // Every change is in the real directory now: the store starts again empty.
+        let top = beneath(&c.upper_fd, &[], libc::O_RDONLY | libc::O_DIRECTORY).map_err(|e| e.to_string())?;
+        for (n, _, _) in read_dir(&top).map_err(|e| e.to_string())? {
+            if !dot(&n) {
+                remove_tree(&top, &n).map_err(|e| format!("emptying the store: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn describe(step: &Commit) -> String {
+    let (what, p) = match step {
+        Commit::Stage(p) => ("stage", p),
+        Commit::Remove(p) => ("remove", p),
+        Commit::Mkdir(p) => ("mkdir", p),
+        Commit::SetMeta(p) => ("setmeta", p),
+        Commit::Place(p) => ("place", p),
+    };
+    format!("{what} {}", String::from_utf8_lossy(&rel(p)))
+}
+
+fn parent_of<'p>(root: &OwnedFd, p: &'p [Vec<u8>]) -> Result<(OwnedFd, &'p [u8]), Errno> {
+    let (name, dir) = p.split_last().ok_or(Errno::EBUSY)?;
+    Ok((beneath(root, dir, libc::O_PATH | libc::O_DIRECTORY)?, name))
+}
+
+fn set_meta_from_upper(c: &Cow, p: &[Vec<u8>]) -> Result<(), Errno> {
+    let src = beneath(&c.upper_fd, p, libc::O_PATH | libc::O_NOFOLLOW)?;
+    let st = sys::fstat_bytes(src.as_raw_fd()).map_err(errno)?;
+    let dst = beneath(&c.lower_fd, p, libc::O_PATH | libc::O_NOFOLLOW)?;
+    copy_meta(Some(&src), &dst, &st, true);
+    Ok(())
+}
+
+/// Copies the upper file or symlink at `p` into the lower tree under a temporary name,
+/// then renames it into place.
+fn place(c: &Cow, p: &[Vec<u8>]) -> Result<(), Errno> {
+    let src = beneath(&c.upper_fd, p, libc::O_PATH | libc::O_NOFOLLOW)?;
+    let st = sys::fstat_bytes(src.as_raw_fd()).map_err(errno)?;
+    let (dir, name) = parent_of(&c.lower_fd, p)?;
+    let tmp = [b".viewos-commit-".as_slice(), name].concat();
+    let _ = sys::unlinkat(dir.as_raw_fd(), &tmp, 0);
+    match sys::stat_type(&st) {
+        libc::S_IFREG => {
+            let data = sys::reopen(src.as_raw_fd(), libc::O_RDONLY).map_err(errno)?;
+            let out = sys::openat2(dir.as_raw_fd(), &tmp, (libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC) as u64, 0o600, 0x04).map_err(errno)?;
+            copy_data(&data, &out, word(&st, 48) as u64)?;
+            copy_meta(Some(&data), &out, &st, false);
+        }
+        libc::S_IFLNK => {
+            let target = sys::readlinkat(src.as_raw_fd(), b"", libc::PATH_MAX as usize).map_err(errno)?;
+            sys::symlinkat(&target, dir.as_raw_fd(), &tmp).map_err(errno)?;
+        }
+        t => {
+            sys::mknodat(dir.as_raw_fd(), &tmp, t | (field(&st, 24) & 0o7777), word(&st, 40) as u64).map_err(errno)?;
+        }
+    }
+    sys::renameat2(dir.as_raw_fd(), &tmp, dir.as_raw_fd(), name, 0).map_err(errno)
+}
