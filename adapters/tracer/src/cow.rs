@@ -224,17 +224,21 @@ impl Cow {
             Action::MkdirUp(p) => {
                 let (dir, name) = self.upper_parent(p)?;
                 let st = self.lower_stat(p);
-                match sys::mkdirat(dir.as_raw_fd(), name, 0o700) {
-                    Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
-                    r => r.map_err(errno)?,
-                }
+                // A copy-up changes nothing the guest sees in the parent: its times stay.
+                keeping_times(&dir, || match sys::mkdirat(dir.as_raw_fd(), name, 0o700) {
+                    Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+                    r => r.map_err(errno),
+                })?;
                 if let Some(st) = st {
                     let made = beneath(&self.upper_fd, p, libc::O_PATH | libc::O_DIRECTORY)?;
                     let src = beneath(&self.lower_fd, p, libc::O_PATH | libc::O_NOFOLLOW).ok();
                     copy_meta(src.as_ref(), &made, &st, true);
                 }
             }
-            Action::CopyUp { path, .. } => copied = Some(self.copy_up(path)?),
+            Action::CopyUp { path, .. } => {
+                let (dir, _) = self.upper_parent(path)?;
+                copied = Some(keeping_times(&dir, || self.copy_up(path))?);
+            }
             Action::Create { .. } => return Err(Errno::EINVAL),
             Action::RemoveUp(p) => {
                 let (dir, name) = self.upper_parent(p)?;
@@ -248,7 +252,7 @@ impl Cow {
             }
             Action::Opaque(p) => {
                 let dir = beneath(&self.upper_fd, p, libc::O_PATH | libc::O_DIRECTORY)?;
-                marker(&dir, store::OPAQUE_MARKER)?;
+                keeping_times(&dir, || marker(&dir, store::OPAQUE_MARKER))?;
             }
             Action::RenameUp { from, to } => {
                 let (fdir, fname) = self.upper_parent(from)?;
@@ -266,6 +270,22 @@ impl Cow {
         }
         self.index.apply(a, copied);
         Ok(())
+    }
+
+    /// Copies the whole merged subtree at `p` into the upper layer.
+    fn copy_tree(&mut self, p: &[Vec<u8>]) -> Result<(), Errno> {
+        match viewos_cow::lookup(self, p) {
+            None => Err(Errno::ENOENT),
+            Some(s) if s.kind() == Kind::Dir => {
+                self.prepare(&Change::Modify { path: p.to_vec(), data: false })?;
+                for n in viewos_cow::listing(self, p).unwrap_or_default() {
+                    self.copy_tree(&child(p, &n))?;
+                }
+                Ok(())
+            }
+            Some(viewos_cow::Shown::Lower(_)) => self.prepare(&Change::Modify { path: p.to_vec(), data: true }).map(drop),
+            Some(_) => Ok(()),
+        }
     }
 
     /// The upper directory holding `p`, and its final name.
@@ -453,6 +473,16 @@ fn copy_meta(src: Option<&OwnedFd>, dst: &OwnedFd, st: &[u8; 144], _dir: bool) {
     let _ = sys::utimens_empty(d, Some(&times));
 }
 
+/// Runs `f`, then gives directory `dir` back the access and modification times it had.
+fn keeping_times<T>(dir: &OwnedFd, f: impl FnOnce() -> Result<T, Errno>) -> Result<T, Errno> {
+    let before = sys::fstat_bytes(dir.as_raw_fd()).ok();
+    let r = f();
+    if let Some(st) = before {
+        let _ = sys::utimens_empty(dir.as_raw_fd(), Some(&[word(&st, 72), word(&st, 80), word(&st, 88), word(&st, 96)]));
+    }
+    r
+}
+
 /// An empty marker file `name` in `dir`.
 fn marker(dir: &OwnedFd, name: &[u8]) -> Result<(), Errno> {
     sys::openat2(dir.as_raw_fd(), name, (libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64, 0o600, 0x04).map(drop).map_err(errno)
@@ -532,6 +562,14 @@ pub fn open_store(lower: &Path, store: Option<&Path>) -> Result<PathBuf, String>
         }
         let text = format!("{FORMAT}\nlower={}\n", lower.display());
         // Written whole, then renamed: a store is never half described.
+        // The view's DIR itself is the upper root: it starts with the real DIR's metadata.
+        if let (Ok(lo), Ok(up)) = (
+            sys::openat2(libc::AT_FDCWD, lower.as_os_str().as_bytes(), (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64, 0, 0),
+            sys::openat2(libc::AT_FDCWD, store.join("upper").as_os_str().as_bytes(), (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64, 0, 0),
+        ) && let Ok(st) = sys::fstat_bytes(lo.as_raw_fd())
+        {
+            copy_meta(Some(&lo), &up, &st, true);
+        }
         let tmp = store.join("work/meta");
         std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, store.join(META))).map_err(|e| format!("--cow store {}: {e}", store.display()))?;
     } else {
@@ -785,9 +823,15 @@ pub fn rewrite(op: &HostOp, tid: i32, mem: Option<&mut dyn GuestMem>) -> Option<
             let (m, p, slash) = target(a)?;
             done(real_of(all, m, &p, slash).map(|r| HostOp::Stat { at: at(r), nofollow: *nofollow, out: *out }), m)
         }
-        HostOp::Identify { at: a, nofollow } => {
+        // A module about to record a change of the file (fakeroot's ownership): the upper
+        // copy is the file from now on.
+        HostOp::Identify { at: a, nofollow, change: true } => {
+            let (m, p, slash) = changed(all, a)?;
+            modify(all.get_mut(m)?, m, &p, slash, false, |path| HostOp::Identify { at: path, nofollow: *nofollow, change: true })
+        }
+        HostOp::Identify { at: a, nofollow, change: false } => {
             let (m, p, slash) = target(a)?;
-            done(real_of(all, m, &p, slash).map(|r| HostOp::Identify { at: at(r), nofollow: *nofollow }), m)
+            done(real_of(all, m, &p, slash).map(|r| HostOp::Identify { at: at(r), nofollow: *nofollow, change: false }), m)
         }
         HostOp::Statx { at: a, nofollow, flags, mask, out } => {
             let (m, p, slash) = target(a)?;
@@ -997,6 +1041,10 @@ fn modify(c: &mut Cow, m: usize, p: &[Vec<u8>], slash: bool, data: bool, op: imp
 /// guest's call makes it in the upper layer.
 fn create(c: &mut Cow, m: usize, p: &[Vec<u8>], kind: Kind, op: impl FnOnce(Vec<u8>) -> HostOp) -> Rewritten {
     let r = (|| {
+        if p.is_empty() {
+            // The mount's root exists.
+            return Err(Errno::EEXIST);
+        }
         check_new_name(p)?;
         c.parent_ok(p)?;
         if c.merged(p)?.is_some() {
@@ -1031,8 +1079,12 @@ fn remove(c: &mut Cow, p: &[Vec<u8>], dir: bool) -> Result<u64, Errno> {
 
 fn rename(c: &mut Cow, from: &[Vec<u8>], to: &[Vec<u8>], flags: u32) -> Result<u64, Errno> {
     const NOREPLACE: u32 = 1;
+    const EXCHANGE: u32 = 2;
+    if flags == EXCHANGE {
+        return exchange(c, from, to);
+    }
     if flags & !NOREPLACE != 0 {
-        // RENAME_EXCHANGE and RENAME_WHITEOUT are not made in a cow view.
+        // RENAME_WHITEOUT is not made in a cow view.
         return Err(Errno::EINVAL);
     }
     c.parent_ok(from)?;
@@ -1047,6 +1099,44 @@ fn rename(c: &mut Cow, from: &[Vec<u8>], to: &[Vec<u8>], flags: u32) -> Result<u
     }
     c.prepare(&Change::Rename { from: from.to_vec(), to: to.to_vec(), noreplace: flags & NOREPLACE != 0 }).map(|_| 0)
 }
+
+/// `RENAME_EXCHANGE`: both entries entirely copied up, exchanged in the upper layer, and a
+/// directory among them marked opaque (all it holds is in the upper layer now).
+fn exchange(c: &mut Cow, a: &[Vec<u8>], b: &[Vec<u8>]) -> Result<u64, Errno> {
+    c.parent_ok(a)?;
+    c.parent_ok(b)?;
+    let ka = c.merged(a)?.ok_or(Errno::ENOENT)?;
+    let kb = c.merged(b)?.ok_or(Errno::ENOENT)?;
+    if a.is_empty() || b.is_empty() {
+        return Err(Errno::EBUSY);
+    }
+    if a == b {
+        return Ok(0);
+    }
+    // One inside the other (the kernel's checks, in its order).
+    if a.starts_with(b) || b.starts_with(a) {
+        return Err(Errno::EINVAL);
+    }
+    may_change(c, &parent(a).unwrap_or_default(), Some(a))?;
+    may_change(c, &parent(b).unwrap_or_default(), Some(b))?;
+    c.copy_tree(a)?;
+    c.copy_tree(b)?;
+    let (adir, aname) = c.upper_parent(a)?;
+    let (bdir, bname) = c.upper_parent(b)?;
+    sys::renameat2(adir.as_raw_fd(), aname, bdir.as_raw_fd(), bname, EXCHANGE_FLAG).map_err(errno)?;
+    let hold: RelPath = vec![b"\0".to_vec()];
+    c.index.rename(a, &hold);
+    c.index.rename(b, a);
+    c.index.rename(&hold, b);
+    for (p, k) in [(a, kb), (b, ka)] {
+        if k == Kind::Dir {
+            c.execute(&Action::Opaque(p.to_vec()))?;
+        }
+    }
+    Ok(0)
+}
+
+const EXCHANGE_FLAG: u32 = 2;
 
 fn link_names(c: &mut Cow, from: &[Vec<u8>], to: &[Vec<u8>]) -> Result<u64, Errno> {
     c.parent_ok(from)?;
@@ -1199,6 +1289,9 @@ impl Store {
     pub fn commit(&mut self, mut progress: impl FnMut(&str)) -> Result<(), String> {
         let steps = viewos_cow::commit(&self.cow);
         let c = &self.cow;
+        // Directories get their metadata again at the end, deepest first: placing what
+        // they hold changed their times.
+        let mut dirs: Vec<RelPath> = vec![Vec::new()];
         for step in &steps {
             progress(&describe(step));
             let r = match step {
@@ -1207,21 +1300,33 @@ impl Store {
                 Commit::Remove(p) => parent_of(&c.lower_fd, p).and_then(|(d, n)| remove_tree(&d, n)),
                 Commit::Mkdir(p) => parent_of(&c.lower_fd, p).and_then(|(d, n)| {
                     sys::mkdirat(d.as_raw_fd(), n, 0o700).map_err(errno)?;
+                    dirs.push(p.clone());
                     set_meta_from_upper(c, p)
                 }),
-                Commit::SetMeta(p) => set_meta_from_upper(c, p),
+                Commit::SetMeta(p) => {
+                    dirs.push(p.clone());
+                    set_meta_from_upper(c, p)
+                }
                 Commit::Place(p) => place(c, p),
             };
             r.map_err(|e| format!("{}: {e}", describe(step)))?;
         }
-        // Every change is in the real directory now: the store starts again empty.
-        let top = beneath(&c.upper_fd, &[], libc::O_RDONLY | libc::O_DIRECTORY).map_err(|e| e.to_string())?;
-        for (n, _, _) in read_dir(&top).map_err(|e| e.to_string())? {
-            if !dot(&n) {
-                remove_tree(&top, &n).map_err(|e| format!("emptying the store: {e}"))?;
-            }
+        dirs.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for p in &dirs {
+            set_meta_from_upper(c, p).map_err(|e| format!("setmeta {}: {e}", String::from_utf8_lossy(&rel(p))))?;
         }
-        Ok(())
+        // Every change is in the real directory now: the store starts again empty.
+        // (The view's DIR keeps the times it showed, which the real DIR now has too.)
+        let top = beneath(&c.upper_fd, &[], libc::O_RDONLY | libc::O_DIRECTORY).map_err(|e| e.to_string())?;
+        keeping_times(&c.upper_fd, || {
+            for (n, _, _) in read_dir(&top)? {
+                if !dot(&n) {
+                    remove_tree(&top, &n)?;
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| format!("emptying the store: {e}"))
     }
 }
 
@@ -1267,9 +1372,13 @@ fn place(c: &Cow, p: &[Vec<u8>]) -> Result<(), Errno> {
         libc::S_IFLNK => {
             let target = sys::readlinkat(src.as_raw_fd(), b"", libc::PATH_MAX as usize).map_err(errno)?;
             sys::symlinkat(&target, dir.as_raw_fd(), &tmp).map_err(errno)?;
+            let made = sys::openat2(dir.as_raw_fd(), &tmp, (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64, 0, 0).map_err(errno)?;
+            copy_meta(None, &made, &st, false);
         }
         t => {
             sys::mknodat(dir.as_raw_fd(), &tmp, t | (field(&st, 24) & 0o7777), word(&st, 40) as u64).map_err(errno)?;
+            let made = sys::openat2(dir.as_raw_fd(), &tmp, (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64, 0, 0).map_err(errno)?;
+            copy_meta(None, &made, &st, false);
         }
     }
     sys::renameat2(dir.as_raw_fd(), &tmp, dir.as_raw_fd(), name, 0).map_err(errno)

@@ -440,6 +440,13 @@ impl Tracer {
             // An open in a copy-on-write view: the monitor prepares the layers (copy-up),
             // then the open goes on on the real file.
             Disposition::Perform { op: op @ HostOp::Open { .. }, creds, lexical } if crate::cow::active() && matches!(&op, HostOp::Open { at, .. } if crate::cow::owns(&at.path)) => {
+                // The guest opens the file itself and cannot ask again: the path is looked
+                // up in full first (a symlink on the way would fail its open).
+                if lexical {
+                    let d = self.redecide(tid, call);
+                    self.apply(tid, call, d);
+                    return;
+                }
                 let rw = match crate::perform::AsGuest::new(creds.map(|t| t.0)) {
                     Err(e) => Some(crate::cow::Rewritten::Done(Err(e))),
                     Ok(_as_guest) => crate::cow::rewrite(&op, tid, None),

@@ -40,11 +40,12 @@ const DECLARED: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// What the `--viewos` steps (names beginning with `.wh.`) give in a cow view.
+/// What the `--viewos` steps (names beginning with `.wh.`) give in a cow view: no such name
+/// can be made (`EINVAL`), so none is found either (`ENOENT`).
 const MARKER_NAMES: &str = "\
 wh: create -> EINVAL
-wh: open -> EINVAL
-wh: stat -> EINVAL
+wh: open -> ENOENT
+wh: stat -> ENOENT
 wh: mkdir -> EINVAL
 wh: rename to -> EINVAL
 wh: symlink -> EINVAL
