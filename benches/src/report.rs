@@ -294,3 +294,70 @@ pub fn tmpfs_table(rows: &[TmpfsRow]) -> String {
     }
     s
 }
+
+/// One row of the cow table: the same step in a copy-on-write view made three ways.
+#[derive(Clone, Debug)]
+pub struct CowRow {
+    pub label: String,
+    pub unit: Unit,
+    pub overlayfs: Cell,
+    pub fuse_overlayfs: Cell,
+    pub viewos: Cell,
+}
+
+/// The cow table: workload | kernel overlayfs | fuse-overlayfs | viewos --cow |
+/// viewos/overlayfs | viewos/fuse-overlayfs. `why_na` says, per column (in that order), why
+/// a whole column could not run (not installed, needs root): its n/a cells show the reason.
+pub fn cow_table(rows: &[CowRow], why_na: &[Option<String>; 3]) -> String {
+    let mut s = String::from(
+        "| workload | kernel overlayfs | fuse-overlayfs | viewos --cow | viewos/overlayfs | viewos/fuse-overlayfs |\n",
+    );
+    s.push_str("|---|---:|---:|---:|---:|---:|\n");
+    for r in rows {
+        let show = |c: &Cell, why: &Option<String>| match (c, why) {
+            (Cell::NotAvailable, Some(w)) => format!("n/a ({w})"),
+            _ => c.show(r.unit),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            r.label,
+            show(&r.overlayfs, &why_na[0]),
+            show(&r.fuse_overlayfs, &why_na[1]),
+            show(&r.viewos, &why_na[2]),
+            ratio_cell(&r.viewos, &r.overlayfs),
+            ratio_cell(&r.viewos, &r.fuse_overlayfs),
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod cow_tests {
+    use super::*;
+
+    #[test]
+    fn the_cow_table_shows_ratios_against_both_references_and_why_a_column_is_missing() {
+        let t = cow_table(
+            &[
+                CowRow {
+                    label: "git status, ms".into(),
+                    unit: Unit::Ms,
+                    overlayfs: Cell::Value(20e6),
+                    fuse_overlayfs: Cell::Value(60e6),
+                    viewos: Cell::Value(30e6),
+                },
+                CowRow {
+                    label: "rm, ms".into(),
+                    unit: Unit::Ms,
+                    overlayfs: Cell::Value(100e6),
+                    fuse_overlayfs: Cell::NotAvailable,
+                    viewos: Cell::Failed,
+                },
+            ],
+            &[None, Some("not installed".into()), None],
+        );
+        assert!(t.contains("| git status, ms | 20.0 | 60.0 | 30.0 | 1.5× | 0.5× |\n"), "{t}");
+        assert!(t.ends_with("| rm, ms | 100 | n/a (not installed) | fail | – | – |\n"), "{t}");
+    }
+}

@@ -30,6 +30,7 @@ pub const NAMES: &[(&str, &str)] = &[
     ("view-make", "path view: make -j2 of benches/cproj inside -r /"),
     ("fakeroot", "fakeroot: tar xpf, chown -R, tar cf, dpkg-deb --build under Debian fakeroot, proot -0, viewos -0"),
     ("tmpfs", "--mount tmpfs: file I/O, create+unlink, tar x, redirections vs the kernel's tmpfs"),
+    ("cow", "--cow: git status/checkout, make -j2, rm -rf, tar x in a copy-on-write view vs kernel overlayfs and fuse-overlayfs"),
     ("memory", "monitor RSS with 100 live guests"),
 ];
 

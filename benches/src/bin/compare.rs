@@ -126,6 +126,10 @@ fn compare(o: &Opts) -> Result<(), String> {
         print_tmpfs(&tools, o, &mut notes)?;
     }
 
+    if wanted("cow") {
+        print_cow(&tools, o, &scratch, &mut notes)?;
+    }
+
     if wanted("memory") {
         print_memory(&tools, o, &mut notes);
     }
@@ -523,6 +527,154 @@ fn print_tmpfs(t: &Tools, o: &Opts, notes: &mut Notes) -> Result<(), String> {
     println!("tmpfs: the kernel's tmpfs (a directory of /dev/shm, natively) and viewos's in-memory filesystem (--mount tmpfs:{}, size=1g); medians of {}:\n", tmpfs::MOUNT, o.reps);
     println!("{}", viewos_benches::report::tmpfs_table(&rows));
     Ok(())
+}
+
+/// The cow table: each step in a copy-on-write view made by kernel overlayfs,
+/// fuse-overlayfs and `viewos --cow`, interleaved per repetition.
+fn print_cow(t: &Tools, o: &Opts, scratch: &Scratch, notes: &mut Notes) -> Result<(), String> {
+    use viewos_benches::cow::{self, Bins, Needs, Way};
+    use viewos_benches::report::CowRow;
+    let work = cow::dir_in(&scratch.0);
+    let sizes = cow::Sizes::new(o.quick);
+    let git = tools::which("git").is_some();
+    let cc = tools::which("cc").is_some() && tools::which("make").is_some();
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let root = unsafe { libc::geteuid() } == 0;
+    let fuse_overlayfs = tools::which("fuse-overlayfs");
+    let fusermount = tools::which("fusermount").or_else(|| tools::which("fusermount3"));
+    let b = Bins { workload: t.workload.clone(), viewos: t.viewos.clone(), fuse_overlayfs: fuse_overlayfs.clone(), fusermount: fusermount.clone(), root };
+
+    // Whole columns that cannot run here, and why (shown in their cells).
+    let unshare = tools::which("unshare").is_some();
+    let why_na: [Option<String>; 3] = [
+        if !root {
+            Some("needs root".into())
+        } else if !unshare {
+            Some("no unshare".into())
+        } else {
+            None
+        },
+        if fuse_overlayfs.is_none() {
+            Some("not installed".into())
+        } else if fusermount.is_none() {
+            Some("no fusermount".into())
+        } else if !Path::new("/dev/fuse").exists() {
+            Some("no /dev/fuse".into())
+        } else if !root && !can_read_write("/dev/fuse") {
+            // libfuse opens /dev/fuse itself and only falls back on fusermount when the
+            // device is missing, not when it may not be opened.
+            Some("no access to /dev/fuse".into())
+        } else if root && !unshare {
+            Some("no unshare".into())
+        } else {
+            None
+        },
+        t.viewos.is_none().then(|| "not built".into()),
+    ];
+    if fuse_overlayfs.is_none() {
+        notes.add("fuse-overlayfs: not installed (Debian package fuse-overlayfs); its column is n/a".into());
+    }
+    if !root {
+        notes.add("cow: kernel overlayfs needs root (a mount in a private mount namespace); its column is n/a".into());
+    }
+
+    let _ = std::fs::remove_dir_all(&work);
+    eprintln!("[cow] making the lower tree in {}", work.display());
+    let setup = cow::write_lower(&work, &sizes, git, cc)?;
+    let out = run::run({ let mut c = Command::new("sh"); c.args(["-c", &setup]).current_dir(&work).env("LC_ALL", "C"); c }, Stdout::Null, o.timeout)
+        .map_err(|e| format!("cow setup: {e}"))?;
+    if !out.ok() {
+        let _ = std::fs::remove_dir_all(&work);
+        return Err(format!("cow setup failed: {}", out.failure()));
+    }
+
+    // A column whose view cannot even run `true` fails every row, with one note.
+    let mut broken = [false; 3];
+    for (i, way) in Way::ALL.into_iter().enumerate() {
+        let Some(a) = cow::argv(way, &b, &work, "", "true").filter(|_| why_na[i].is_none()) else { continue };
+        let mut c = Command::new(&a[0]);
+        c.args(&a[1..]).env("LC_ALL", "C");
+        match run::run(c, Stdout::Capture, Duration::from_secs(30)) {
+            Ok(out) if out.ok() => {}
+            Ok(out) => {
+                notes.add(format!("{}: cannot make the copy-on-write view ({}); column shows fail", way.name(), out.failure()));
+                broken[i] = true;
+            }
+            Err(e) => {
+                notes.add(format!("{}: cannot start ({e}); column shows fail", way.name()));
+                broken[i] = true;
+            }
+        }
+    }
+
+    let mut rows = Vec::new();
+    for step in cow::steps(&work, &sizes) {
+        let missing = match step.needs {
+            Needs::Nothing => None,
+            Needs::Git => (!git).then_some("git"),
+            Needs::Cc => (!cc).then_some("cc or make"),
+        };
+        if let Some(m) = missing {
+            notes.add(format!("cow: `{}` skipped: no {m}", step.name));
+            let na = Cell::NotAvailable;
+            rows.push(CowRow { label: format!("{} (skipped: no {m})", step.label), unit: step.unit, overlayfs: na.clone(), fuse_overlayfs: na.clone(), viewos: na });
+            continue;
+        }
+        let mut samples: [Vec<f64>; 3] = Default::default();
+        let mut failed = broken;
+        for rep in 1..=o.reps {
+            for (i, way) in Way::ALL.into_iter().enumerate() {
+                if failed[i] || why_na[i].is_some() {
+                    continue;
+                }
+                let Some(a) = cow::argv(way, &b, &work, step.subdir, &step.script) else { continue };
+                let mut c = Command::new(&a[0]);
+                c.args(&a[1..]).env("LC_ALL", "C");
+                match run::run(c, Stdout::Capture, o.timeout) {
+                    Ok(out) if out.ok() => match report::parse_ns_per_op(&out.stdout) {
+                        Some(ns) => {
+                            eprintln!("[{}] rep {rep}/{} {:14} {} {}", step.name, o.reps, way.name(), step.unit.show(ns), step.unit.symbol());
+                            samples[i].push(ns);
+                        }
+                        None => {
+                            notes.add(format!("{}: `{}` printed no ns_per_op line: {:?}", way.name(), step.name, out.stdout.trim()));
+                            failed[i] = true;
+                        }
+                    },
+                    Ok(out) => {
+                        notes.add(format!("{}: `{}` failed: {}", way.name(), step.name, out.failure()));
+                        failed[i] = true;
+                    }
+                    Err(e) => {
+                        notes.add(format!("{}: `{}` could not start: {e}", way.name(), step.name));
+                        failed[i] = true;
+                    }
+                }
+            }
+        }
+        let [overlayfs, fuse_overlayfs, viewos] = [0, 1, 2].map(|i| Cell::from_samples(&samples[i], failed[i]));
+        rows.push(CowRow { label: step.label.clone(), unit: step.unit, overlayfs, fuse_overlayfs, viewos });
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    println!(
+        "cow: work in a copy-on-write view of a directory (lower tree in {}, never written), made by the kernel's overlayfs \
+         (`redirect_dir=on`, in a private mount namespace: the native reference), by fuse-overlayfs{} and by `viewos --cow DIR:STORE`; \
+         a fresh upper layer (store) per run; each figure is the wall time of the one shell command in the view, \
+         mount and start-up excluded; medians of {}. The issue's targets: viewos/overlayfs ≤ 1.5×, and faster than \
+         fuse-overlayfs (viewos/fuse-overlayfs < 1.0×); reported, not asserted.\n",
+        work.parent().map_or("?".into(), |p| p.display().to_string()),
+        if root { " (as root, in a private mount namespace too)" } else { " (unprivileged, through the setuid fusermount)" },
+        o.reps
+    );
+    println!("{}", report::cow_table(&rows, &why_na));
+    Ok(())
+}
+
+/// Whether this process may open `path` for reading and writing.
+fn can_read_write(path: &str) -> bool {
+    let Ok(c) = std::ffi::CString::new(path) else { return false };
+    // SAFETY: a valid NUL-terminated path; access(2) only reads it.
+    unsafe { libc::access(c.as_ptr(), libc::R_OK | libc::W_OK) == 0 }
 }
 
 /// A private directory under the system temp dir, removed on drop.
