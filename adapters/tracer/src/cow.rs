@@ -37,6 +37,18 @@ use crate::sys::{self, errno};
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 static COWS: Mutex<Vec<Cow>> = Mutex::new(Vec::new());
+/// Files copied up and not yet told to the monitor: `(st_dev, st_ino)` of the lower file
+/// and of its copy (see [`take_copied`]).
+static COPIED: Mutex<Vec<((u64, u64), (u64, u64))>> = Mutex::new(Vec::new());
+
+/// The copy-ups made since the last call, for `Monitor::on_copied` (fakeroot's ownership
+/// of a file moves to its copy).
+pub fn take_copied() -> Vec<((u64, u64), (u64, u64))> {
+    if !active() {
+        return Vec::new();
+    }
+    std::mem::take(&mut *COPIED.lock().expect("cow lock"))
+}
 
 /// The name of the store's description file, and its first line.
 const META: &str = "viewos-cow";
@@ -51,6 +63,8 @@ struct Cow {
     upper_fd: OwnedFd,
     index: Upper,
     snaps: Snapshots,
+    /// The lower entries looked at for the change being planned (cleared for each op).
+    lower_seen: std::cell::RefCell<std::collections::HashMap<RelPath, Result<Kind, Errno>>>,
 }
 
 pub fn active() -> bool {
@@ -177,22 +191,44 @@ impl Cow {
     /// symlink: a path translated without a lookup may hold one (`ELOOP`: the caller
     /// looks the path up in full), and a change planned through one would be wrong.
     fn merged(&self, p: &[Vec<u8>]) -> Result<Option<Kind>, Errno> {
-        for depth in 1..=p.len() {
-            let k = match viewos_cow::lookup(self, &p[..depth]) {
-                None => return Ok(None),
-                Some(s) => s.kind(),
-            };
-            if depth < p.len() {
-                match k {
-                    Kind::Symlink => return Err(Errno::ELOOP),
-                    Kind::File => return Err(Errno::ENOTDIR),
-                    Kind::Dir => {}
+        match self.index.locate(p) {
+            Layer::Gone => Ok(None),
+            Layer::Upper => match self.index.node(p) {
+                Node::Present(k) => Ok(Some(k)),
+                // Below an upper non-directory.
+                _ => {
+                    for d in 1..p.len() {
+                        match self.index.node(&p[..d]) {
+                            Node::Present(Kind::Symlink) => return Err(Errno::ELOOP),
+                            Node::Present(Kind::File) => return Err(Errno::ENOTDIR),
+                            _ => {}
+                        }
+                    }
+                    Ok(None)
                 }
-            } else {
-                return Ok(Some(k));
-            }
+            },
+            // The rest of the way is the lower tree's: one walk of it by the kernel, which
+            // refuses a symlink on the way (ELOOP) and a non-directory (ENOTDIR).
+            Layer::Lower => match self.lower_kind(p) {
+                Ok(k) => Ok(Some(k)),
+                Err(Errno::ENOENT) => Ok(None),
+                Err(e) => Err(e),
+            },
         }
-        Ok(Some(Kind::Dir))
+    }
+
+    /// The kind of the lower entry at `p`, asked of the host once per change (the lower
+    /// tree is not ours to change, and one change's plan asks about the same paths often).
+    fn lower_kind(&self, p: &[Vec<u8>]) -> Result<Kind, Errno> {
+        if p.is_empty() {
+            return Ok(Kind::Dir);
+        }
+        if let Some(r) = self.lower_seen.borrow().get(p) {
+            return *r;
+        }
+        let r = beneath(&self.lower_fd, p, libc::O_PATH | libc::O_NOFOLLOW).and_then(|fd| sys::fstat_bytes(fd.as_raw_fd()).map_err(errno)).map(|st| kind_of(&st));
+        self.lower_seen.borrow_mut().insert(p.to_vec(), r);
+        r
     }
 
     /// The merged parent of `p` is a directory reached without a symlink.
@@ -269,6 +305,18 @@ impl Cow {
             }
         }
         self.index.apply(a, copied);
+        if let Action::MkdirUp(p) | Action::CopyUp { path: p, .. } = a {
+            let id = |st: [u8; 144]| (sys::stat_dev(&st), sys::stat_ino(&st));
+            let upper = beneath(&self.upper_fd, p, libc::O_PATH | libc::O_NOFOLLOW).ok().and_then(|fd| sys::fstat_bytes(fd.as_raw_fd()).ok());
+            if let (Some(lo), Some(up)) = (self.lower_stat(p), upper) {
+                let mut moved = COPIED.lock().expect("cow lock");
+                // Bounded, should nobody ask.
+                if moved.len() >= 65536 {
+                    moved.clear();
+                }
+                moved.push((id(lo), id(up)));
+            }
+        }
         Ok(())
     }
 
@@ -384,10 +432,7 @@ impl Cow {
 
 impl Layers for Cow {
     fn lower(&self, p: &[Vec<u8>]) -> Option<Kind> {
-        if p.is_empty() {
-            return Some(Kind::Dir);
-        }
-        self.lower_stat(p).map(|st| kind_of(&st))
+        self.lower_kind(p).ok()
     }
     fn upper(&self, p: &[Vec<u8>]) -> Node {
         self.index.node(p)
@@ -633,6 +678,7 @@ fn open_layers(lower: &Path, store: &Path) -> std::io::Result<Cow> {
         upper_fd,
         index,
         snaps: Snapshots::default(),
+        lower_seen: Default::default(),
     })
 }
 
@@ -813,6 +859,9 @@ pub fn rewrite(op: &HostOp, tid: i32, mem: Option<&mut dyn GuestMem>) -> Option<
     }
     let mut all = COWS.lock().expect("cow lock");
     let all = &mut *all;
+    for c in all.iter() {
+        c.lower_seen.borrow_mut().clear();
+    }
     let target = |at: &HostTarget| split(&at.path).filter(|_| !at.magic);
     let done = |r: Result<HostOp, Errno>, m: usize| match r {
         Ok(op) => Rewritten::Op(op, After { m, made: None, rest: Vec::new() }),
@@ -823,15 +872,9 @@ pub fn rewrite(op: &HostOp, tid: i32, mem: Option<&mut dyn GuestMem>) -> Option<
             let (m, p, slash) = target(a)?;
             done(real_of(all, m, &p, slash).map(|r| HostOp::Stat { at: at(r), nofollow: *nofollow, out: *out }), m)
         }
-        // A module about to record a change of the file (fakeroot's ownership): the upper
-        // copy is the file from now on.
-        HostOp::Identify { at: a, nofollow, change: true } => {
-            let (m, p, slash) = changed(all, a)?;
-            modify(all.get_mut(m)?, m, &p, slash, false, |path| HostOp::Identify { at: path, nofollow: *nofollow, change: true })
-        }
-        HostOp::Identify { at: a, nofollow, change: false } => {
+        HostOp::Identify { at: a, nofollow } => {
             let (m, p, slash) = target(a)?;
-            done(real_of(all, m, &p, slash).map(|r| HostOp::Identify { at: at(r), nofollow: *nofollow, change: false }), m)
+            done(real_of(all, m, &p, slash).map(|r| HostOp::Identify { at: at(r), nofollow: *nofollow }), m)
         }
         HostOp::Statx { at: a, nofollow, flags, mask, out } => {
             let (m, p, slash) = target(a)?;

@@ -86,7 +86,11 @@ fn carry(shared: &Shared, mon: &mut viewos_core::Monitor, fd: i32, id: u64, call
                     Some(Err(Errno::ENOSYS))
                 }
                 Ok(_as_guest) => match &op {
-                    HostOp::Open { .. } => match perform::open(&op) {
+                    HostOp::Open { .. } => match perform::open(&op).inspect(|_| {
+                        for (from, to) in crate::cow::take_copied() {
+                            mon.on_copied(from, to);
+                        }
+                    }) {
                         Err(Errno::ELOOP) if lexical => Some(Err(Errno::ELOOP)),
                         r => {
                             open(fd, id, tid, r, op.cloexec(), creds);

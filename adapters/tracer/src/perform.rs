@@ -151,6 +151,9 @@ pub fn run(mon: &mut Monitor, now: Nanos, tid: i32, mut op: HostOp, lexical: boo
             return Ran::Install(op);
         }
         let mut o = perform(&op, tid, mem);
+        for (from, to) in crate::cow::take_copied() {
+            mon.on_copied(from, to);
+        }
         if first && lexical && o.result == Err(Errno::ELOOP) {
             return Ran::Redecide;
         }

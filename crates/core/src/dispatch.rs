@@ -196,6 +196,10 @@ pub trait Module: Send {
     /// `parent` created `child` (a thread or a process).
     fn on_clone(&mut self, _parent: Tid, _child: Tid, _flags: CloneFlags) {}
 
+    /// The host file `from` (`st_dev`, `st_ino`) was copied to `to`, which the view shows
+    /// in its place from now on (a copy-on-write view's copy-up).
+    fn on_copied(&mut self, _from: (u64, u64), _to: (u64, u64)) {}
+
     /// `former` completed an execve and is now `tgid`.
     fn on_exec(&mut self, _tgid: Tid, _former: Tid) {}
 
@@ -311,6 +315,13 @@ impl Monitor {
     }
 
     /// `parent` created `child`. Returns false if the parent is unknown.
+    /// The adapter copied host file `from` to `to` for the view (see [`Module::on_copied`]).
+    pub fn on_copied(&mut self, from: (u64, u64), to: (u64, u64)) {
+        for m in &mut self.modules {
+            m.on_copied(from, to);
+        }
+    }
+
     pub fn on_clone(&mut self, parent: Tid, child: Tid, flags: CloneFlags) -> bool {
         let known = self.procs.clone_thread(parent, child, flags);
         if known {

@@ -119,10 +119,8 @@ pub enum HostOp {
     /// An extended attribute call on the target (the link itself with `nofollow`).
     Xattr { at: HostTarget, nofollow: bool, call: XattrCall },
     /// `struct stat` of the target, for a module to look at: it goes to [`Outcome::out`]
-    /// and nowhere in the guest. `change`: the module is about to record a change of the
-    /// file (fakeroot's `chown`), so a copy-on-write view copies it up first and the
-    /// identity is the copy's.
-    Identify { at: HostTarget, nofollow: bool, change: bool },
+    /// and nowhere in the guest.
+    Identify { at: HostTarget, nofollow: bool },
     /// The content of the file at the target (at most [`READ_FILE_MAX`] bytes) into
     /// [`Outcome::out`], for a module to edit (a `/proc` file the view changes).
     ReadFile { at: HostTarget },

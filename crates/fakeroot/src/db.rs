@@ -241,6 +241,15 @@ impl Db {
         }
     }
 
+    /// The file `from` is now the file `to` (a copy-on-write view copied it up): what was
+    /// recorded for the one is the other's; `from` keeps it too (other names of the lower
+    /// file still show it).
+    pub fn copied(&mut self, from: &FileKey, to: FileKey) {
+        if let Some(e) = self.entries.get(from).cloned() {
+            self.set(to, e);
+        }
+    }
+
     pub fn forget(&mut self, key: &FileKey) {
         if let Some(old) = self.entries.remove(key) {
             self.nodes -= usize::from(old.node.is_some());

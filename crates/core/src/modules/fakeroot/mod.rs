@@ -343,12 +343,12 @@ impl Module for Fakeroot {
             nr::FCHOWN | nr::FCHMOD if !fd_ok(a.get(0)) => Some(Disposition::Emulate(Err(Errno::EBADF))),
             nr::FCHOWN => {
                 self.steps.insert(tid, Step::Chown { uid: a.get(1) as u32, gid: a.get(2) as u32 });
-                perform(HostOp::Identify { at: Self::fd_target(tid, a.get(0)), nofollow: false, change: true })
+                perform(HostOp::Identify { at: Self::fd_target(tid, a.get(0)), nofollow: false })
             }
             nr::FCHMOD => {
                 let at = Self::fd_target(tid, a.get(0));
                 self.steps.insert(tid, Step::Chmod { at: at.clone(), mode: a.get(1) as u32 & 0o7777, nofollow: false });
-                perform(HostOp::Identify { at, nofollow: false, change: true })
+                perform(HostOp::Identify { at, nofollow: false })
             }
             nr::GETDENTS | nr::GETDENTS64 if self.db.has_nodes() => {
                 let edit = Listing { retype: self.db.nodes(), ..Listing::default() };
@@ -369,6 +369,10 @@ impl Module for Fakeroot {
         }
     }
 
+    fn on_copied(&mut self, from: (u64, u64), to: (u64, u64)) {
+        self.db.copied(&viewos_fakeroot::FileKey { dev: from.0, ino: from.1 }, viewos_fakeroot::FileKey { dev: to.0, ino: to.1 });
+    }
+
     fn adjust(&mut self, ctx: &mut Ctx<'_>, _call: &Syscall, op: &mut HostOp) -> Adjusted {
         let tid = ctx.tid;
         if self.steps.contains_key(&tid) {
@@ -379,25 +383,25 @@ impl Module for Fakeroot {
             HostOp::Statx { .. } => Step::Show(StatLayout::Statx),
             HostOp::Chown { at, uid, gid, nofollow } => {
                 let s = Step::Chown { uid: *uid, gid: *gid };
-                *op = HostOp::Identify { at: at.clone(), nofollow: *nofollow, change: true };
+                *op = HostOp::Identify { at: at.clone(), nofollow: *nofollow };
                 s
             }
             HostOp::Chmod { at, mode, nofollow } => {
                 let s = Step::Chmod { at: at.clone(), mode: *mode, nofollow: *nofollow };
-                *op = HostOp::Identify { at: at.clone(), nofollow: *nofollow, change: true };
+                *op = HostOp::Identify { at: at.clone(), nofollow: *nofollow };
                 s
             }
             HostOp::Access { at, nofollow, mode, flags } => {
-                let identify = HostOp::Identify { at: at.clone(), nofollow: *nofollow, change: false };
+                let identify = HostOp::Identify { at: at.clone(), nofollow: *nofollow };
                 let (mode, effective) = (*mode, *flags & AT_EACCESS != 0);
                 Step::Access { op: std::mem::replace(op, identify), mode, effective }
             }
             HostOp::Unlink { at, .. } => {
-                let identify = HostOp::Identify { at: at.clone(), nofollow: true, change: false };
+                let identify = HostOp::Identify { at: at.clone(), nofollow: true };
                 Step::Remove { op: std::mem::replace(op, identify) }
             }
             HostOp::Rename { from, to, flags } if *flags & RENAME_EXCHANGE == 0 && from.path != to.path => {
-                let identify = HostOp::Identify { at: to.clone(), nofollow: true, change: false };
+                let identify = HostOp::Identify { at: to.clone(), nofollow: true };
                 Step::Remove { op: std::mem::replace(op, identify) }
             }
             HostOp::Mknod { at, mode, dev, umask } if matches!(*mode & S_IFMT, S_IFCHR | S_IFBLK) => {
@@ -500,7 +504,7 @@ impl Module for Fakeroot {
                     return None;
                 }
                 self.steps.insert(tid, Step::MknodMade { mode, rdev });
-                Some(HostOp::Identify { at, nofollow: true, change: false })
+                Some(HostOp::Identify { at, nofollow: true })
             }
             Step::MknodMade { mode, rdev } => {
                 if o.result.is_ok()
