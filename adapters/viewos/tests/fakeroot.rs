@@ -274,16 +274,32 @@ chmod 755 pkg/DEBIAN/postinst
         assert!(o.status.success(), "build: {}", text(&o.stderr));
         let root = d.join("root");
         let script = format!("/usr/bin/dpkg -i {} >/dev/null && ls -ln /opt/demo && /usr/bin/dpkg -s demo | grep Status", deb.display());
-        let mut c = command_as(user, viewos(), &["-0", "-r", root.to_str().unwrap(), "-w", "/", "--", "/bin/sh", "-c", &script]);
-        c.env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
-        let o = c.output().unwrap();
-        assert!(o.status.success(), "dpkg -i as {user:?}: {}\n{}", text(&o.stdout), text(&o.stderr));
-        let out = text(&o.stdout);
-        let rows: Vec<Vec<&str>> = out.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
-        assert_eq!(rows[0][..5], ["-rw-r--r--", "1", "2", "2", "5"], "{out}");
-        assert_eq!(rows[1][..5], ["-rwsr-xr-x", "1", "1", "1", "3"], "{out}");
-        assert_eq!(rows[2][..6], ["crw-r--r--", "1", "0", "0", "1,", "3"], "{out}");
-        assert_eq!(out.lines().last(), Some("Status: install ok installed"), "{out}");
+        let tree = |root: &Path| text(&sh_in(user, root, &["env"], "find . -printf '%p %y %m %s %T@\\n' | LC_ALL=C sort; find . -type f -exec cat {} + | sha256sum").stdout);
+        // First in a throwaway copy of the root (`--cow /`): installed in the view, the
+        // real root untouched; then for real.
+        let before = tree(&root);
+        let store = d.join("store");
+        let cow = format!("/:{}", store.display());
+        for opts in [&["--cow", cow.as_str()][..], &[]] {
+            let mut args = vec!["-0", "-r", root.to_str().unwrap(), "-w", "/"];
+            args.extend_from_slice(opts);
+            args.extend(["--", "/bin/sh", "-c", &script]);
+            let mut c = command_as(user, viewos(), &args);
+            c.env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+            let o = c.output().unwrap();
+            assert!(o.status.success(), "dpkg -i as {user:?} {opts:?}: {}\n{}", text(&o.stdout), text(&o.stderr));
+            let out = text(&o.stdout);
+            let rows: Vec<Vec<&str>> = out.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+            assert_eq!(rows[0][..5], ["-rw-r--r--", "1", "2", "2", "5"], "{out}");
+            assert_eq!(rows[1][..5], ["-rwsr-xr-x", "1", "1", "1", "3"], "{out}");
+            assert_eq!(rows[2][..6], ["crw-r--r--", "1", "0", "0", "1,", "3"], "{out}");
+            assert_eq!(out.lines().last(), Some("Status: install ok installed"), "{out}");
+            if !opts.is_empty() {
+                assert_eq!(tree(&root), before, "{user:?}: dpkg -i in a cow view changed the real root");
+                let status = text(&command_as(user, viewos(), &["cow", "status", store.to_str().unwrap()]).output().unwrap().stdout);
+                assert!(status.lines().any(|l| l == "A opt/demo/file") && status.lines().any(|l| l == "M var/lib/dpkg/status"), "{status}");
+            }
+        }
         let _ = std::fs::remove_file(&deb);
         let _ = std::fs::remove_dir_all(&d);
     }
