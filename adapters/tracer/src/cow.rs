@@ -1061,6 +1061,14 @@ fn real_of(all: &[Cow], m: usize, p: &[Vec<u8>], slash: bool) -> Result<Vec<u8>,
 /// The cow path a changing op names: a path, or a guest's fd whose file is a cow file.
 fn changed(all: &[Cow], a: &HostTarget) -> Option<(usize, RelPath, bool)> {
     if a.magic {
+        // A file the guest holds open for writing is never a lower file (opening one for
+        // writing copies it up): the op acts on it as it is (tar's fchown and fchmod).
+        if let Some((tid, fd)) = crate::perform::proc_fd(&a.path)
+            && let Ok(file) = crate::perform::guest_file(tid, fd)
+            && sys::get_fl(file.as_raw_fd()).is_ok_and(|fl| fl & libc::O_ACCMODE != libc::O_RDONLY)
+        {
+            return None;
+        }
         return fd_target(all, a).map(|(m, p)| (m, p, false));
     }
     split(&a.path)
