@@ -21,6 +21,9 @@ struct Dir {
 enum Entry {
     Whiteout,
     Other(Kind),
+    /// A regular file copied up without its data (a metadata-only copy): its content is
+    /// still the lower file's.
+    Meta,
     Dir(Dir),
 }
 
@@ -29,6 +32,7 @@ impl Entry {
         match self {
             Entry::Whiteout => Node::Whiteout,
             Entry::Other(k) => Node::Present(*k),
+            Entry::Meta => Node::Present(Kind::File),
             Entry::Dir(_) => Node::Present(Kind::Dir),
         }
     }
@@ -112,7 +116,7 @@ impl Upper {
             match d.entries.get(c) {
                 None => return if lower_ok { Layer::Lower } else { Layer::Gone },
                 Some(Entry::Whiteout) => return Layer::Gone,
-                Some(Entry::Other(_)) => return Layer::Upper,
+                Some(Entry::Other(_) | Entry::Meta) => return Layer::Upper,
                 Some(Entry::Dir(sub)) => {
                     lower_ok &= !sub.opaque;
                     d = sub;
@@ -132,6 +136,20 @@ impl Upper {
             (Kind::Dir, Entry::Dir(_)) => {}
             (Kind::Dir, _) => *e = Entry::Dir(Dir::default()),
             (k, _) => *e = Entry::Other(k),
+        }
+    }
+
+    /// Whether the upper file at `p` is a metadata-only copy.
+    pub fn metacopy(&self, p: &[Vec<u8>]) -> bool {
+        let Some((name, dir)) = p.split_last() else { return false };
+        matches!(self.dir(dir).and_then(|d| d.entries.get(name)), Some(Entry::Meta))
+    }
+
+    /// Records the regular file at `p` as a metadata-only copy.
+    pub fn set_metacopy(&mut self, p: &[Vec<u8>]) {
+        let Some((name, dir)) = p.split_last() else { return };
+        if let Some(d) = self.dir_mut(dir) {
+            d.entries.insert(name.clone(), Entry::Meta);
         }
     }
 
@@ -172,11 +190,13 @@ impl Upper {
     pub fn apply(&mut self, a: &Action, copied: Option<Kind>) {
         match a {
             Action::MkdirUp(p) => self.set(p, Kind::Dir),
-            Action::CopyUp { path, .. } => {
-                if let Some(k) = copied {
-                    self.set(path, k);
-                }
-            }
+            Action::CopyUp { path, data } => match copied {
+                Some(Kind::File) if !data && !self.metacopy(path) => self.set_metacopy(path),
+                // A metadata-only copy stays one until its data is filled in.
+                Some(Kind::File) if !data => {}
+                Some(k) => self.set(path, k),
+                None => {}
+            },
             Action::Create { path, kind } => self.set(path, *kind),
             Action::RemoveUp(p) => self.remove(p),
             Action::Whiteout(p) => self.whiteout(p),

@@ -10,6 +10,13 @@ use viewos_abi::Errno;
 pub const WHITEOUT_PREFIX: &[u8] = b".wh.";
 /// The name of the opaque marker.
 pub const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
+/// The prefix of a metadata-only copy's marker: `.wh..wh.mc.NAME` beside the file `NAME`
+/// says its content is still the lower file's. (No guest name starts with `.wh.`, so no
+/// whiteout can have this name.)
+pub const METACOPY_PREFIX: &[u8] = b".wh..wh.mc.";
+/// The prefix of every name the store keeps for itself (markers and the monitor's
+/// temporary files), none of which a guest sees.
+pub const PRIVATE_PREFIX: &[u8] = b".wh..wh.";
 
 /// What one raw name of an upper directory stands for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,12 +27,22 @@ pub enum Raw {
     Whiteout(Vec<u8>),
     /// The directory is opaque.
     Opaque,
+    /// The file of that name is a metadata-only copy.
+    Metacopy(Vec<u8>),
+    /// A name the monitor keeps for itself (a temporary file).
+    Private,
 }
 
 /// Decodes one raw name found in an upper directory.
 pub fn decode(raw: &[u8]) -> Raw {
     if raw == OPAQUE_MARKER {
         return Raw::Opaque;
+    }
+    if let Some(name) = raw.strip_prefix(METACOPY_PREFIX).filter(|n| !n.is_empty()) {
+        return Raw::Metacopy(name.to_vec());
+    }
+    if raw.starts_with(PRIVATE_PREFIX) {
+        return Raw::Private;
     }
     match raw.strip_prefix(WHITEOUT_PREFIX) {
         Some(name) if !name.is_empty() => Raw::Whiteout(name.to_vec()),
@@ -36,6 +53,11 @@ pub fn decode(raw: &[u8]) -> Raw {
 /// The raw name of the whiteout for `name`.
 pub fn whiteout(name: &[u8]) -> Vec<u8> {
     [WHITEOUT_PREFIX, name].concat()
+}
+
+/// The raw name of the marker saying `name` is a metadata-only copy.
+pub fn metacopy_marker(name: &[u8]) -> Vec<u8> {
+    [METACOPY_PREFIX, name].concat()
 }
 
 /// Whether a guest may use `name` in a cow view: not one a marker could have (`EINVAL`).
@@ -51,6 +73,8 @@ pub struct Dir {
     pub entries: Vec<Vec<u8>>,
     pub whiteouts: Vec<Vec<u8>>,
     pub opaque: bool,
+    /// Entries that are metadata-only copies.
+    pub metacopies: Vec<Vec<u8>>,
 }
 
 pub fn decode_dir<'a>(raw: impl IntoIterator<Item = &'a [u8]>) -> Dir {
@@ -60,10 +84,13 @@ pub fn decode_dir<'a>(raw: impl IntoIterator<Item = &'a [u8]>) -> Dir {
             Raw::Entry(n) => d.entries.push(n),
             Raw::Whiteout(n) => d.whiteouts.push(n),
             Raw::Opaque => d.opaque = true,
+            Raw::Metacopy(n) => d.metacopies.push(n),
+            Raw::Private => {}
         }
     }
     d.entries.sort();
     d.whiteouts.sort();
+    d.metacopies.sort();
     d
 }
 
@@ -78,6 +105,8 @@ mod tests {
         assert_eq!(decode(b".wh..wh..opq"), Raw::Opaque);
         assert_eq!(decode(b".wh."), Raw::Entry(b".wh.".to_vec()));
         assert_eq!(decode(b"a.wh.b"), Raw::Entry(b"a.wh.b".to_vec()));
+        assert_eq!(decode(b".wh..wh.mc.f"), Raw::Metacopy(b"f".to_vec()));
+        assert_eq!(decode(b".wh..wh.tmp.f"), Raw::Private);
         assert_eq!(check_name(b".wh.x"), Err(Errno::EINVAL));
         assert_eq!(check_name(b".whx"), Ok(()));
     }
@@ -94,10 +123,15 @@ mod tests {
             if opaque {
                 raw.push(OPAQUE_MARKER.to_vec());
             }
+            let metas: Vec<Vec<u8>> = names.iter().take(2).cloned().collect();
+            raw.extend(metas.iter().map(|m| metacopy_marker(m)));
             let d = decode_dir(raw.iter().map(Vec::as_slice));
             let mut want = names.clone();
             want.sort();
             prop_assert_eq!(d.entries, want);
+            let mut metas = metas;
+            metas.sort();
+            prop_assert_eq!(d.metacopies, metas);
             prop_assert_eq!(d.whiteouts, gone.into_iter().collect::<Vec<_>>());
             prop_assert_eq!(d.opaque, opaque);
         }

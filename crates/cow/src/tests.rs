@@ -401,6 +401,7 @@ fn check_index(lower: &Fs, up: &Upper, index: &crate::Upper) -> Result<(), TestC
             prop_assert_eq!(index.node(p), two.upper(p), "node {:?}", p);
         }
         prop_assert_eq!(index.opaque(p), two.opaque(p), "opaque {:?}", p);
+        prop_assert_eq!(index.metacopy(p), two.metacopy(p), "metacopy {:?}", p);
         let at = index.locate(p);
         match lookup(&two, p) {
             Some(Shown::Lower(_)) => prop_assert_eq!(at, crate::Layer::Lower, "{:?}", p),
