@@ -63,6 +63,9 @@ struct Cow {
     upper_fd: OwnedFd,
     index: Upper,
     snaps: Snapshots,
+    /// Whether a metadata-only copy was ever made or loaded (an `fstat` of a guest's fd
+    /// may then need the copy's metadata).
+    any_metacopy: bool,
     /// The lower entries looked at for the change being planned (cleared for each op).
     lower_seen: std::cell::RefCell<std::collections::HashMap<RelPath, Result<Kind, Errno>>>,
 }
@@ -255,7 +258,6 @@ impl Cow {
 
     /// One step on the store, then on the index.
     fn execute(&mut self, a: &Action) -> Result<(), Errno> {
-        let mut copied = None;
         match a {
             Action::MkdirUp(p) => {
                 let (dir, name) = self.upper_parent(p)?;
@@ -271,16 +273,33 @@ impl Cow {
                     copy_meta(src.as_ref(), &made, &st, true);
                 }
             }
-            Action::CopyUp { path, .. } => {
+            Action::CopyUp { path, data } => {
                 let (dir, _) = self.upper_parent(path)?;
-                copied = Some(keeping_times(&dir, || self.copy_up(path))?);
+                // What the store now holds there: a complete copy (the data filled in, or
+                // copied with it), or a metadata-only copy of a regular file.
+                let (kind, meta_only) = keeping_times(&dir, || {
+                    if self.index.metacopy(path) {
+                        // Only a data copy-up follows one: its data is filled in.
+                        self.fill(path).map(|()| (Kind::File, false))
+                    } else if !data && self.lower_stat(path).is_some_and(|st| sys::stat_type(&st) == libc::S_IFREG) {
+                        self.metacopy(path).map(|()| (Kind::File, true))
+                    } else {
+                        self.copy_up(path).map(|k| (k, false))
+                    }
+                })?;
+                if meta_only {
+                    self.index.set_metacopy(path);
+                } else {
+                    self.index.set(path, kind);
+                }
             }
             Action::Create { .. } => return Err(Errno::EINVAL),
             Action::RemoveUp(p) => {
                 let (dir, name) = self.upper_parent(p)?;
                 remove_tree(&dir, name)?;
-                // A whiteout there goes too.
+                // A whiteout or metadata-only marker there goes too.
                 let _ = sys::unlinkat(dir.as_raw_fd(), &store::whiteout(name), 0);
+                let _ = sys::unlinkat(dir.as_raw_fd(), &store::metacopy_marker(name), 0);
             }
             Action::Whiteout(p) => {
                 let (dir, name) = self.upper_parent(p)?;
@@ -304,7 +323,9 @@ impl Cow {
                 let _ = sys::unlinkat(tdir.as_raw_fd(), &store::whiteout(tname), 0);
             }
         }
-        self.index.apply(a, copied);
+        if !matches!(a, Action::CopyUp { .. }) {
+            self.index.apply(a, None);
+        }
         if let Action::MkdirUp(p) | Action::CopyUp { path: p, .. } = a {
             let id = |st: [u8; 144]| (sys::stat_dev(&st), sys::stat_ino(&st));
             let upper = beneath(&self.upper_fd, p, libc::O_PATH | libc::O_NOFOLLOW).ok().and_then(|fd| sys::fstat_bytes(fd.as_raw_fd()).ok());
@@ -332,6 +353,8 @@ impl Cow {
                 Ok(())
             }
             Some(viewos_cow::Shown::Lower(_)) => self.prepare(&Change::Modify { path: p.to_vec(), data: true }).map(drop),
+            // A metadata-only copy's data is read by its path: it must not move without it.
+            Some(_) if self.index.metacopy(p) => self.prepare(&Change::Modify { path: p.to_vec(), data: true }).map(drop),
             Some(_) => Ok(()),
         }
     }
@@ -374,6 +397,56 @@ impl Cow {
         Ok(kind)
     }
 
+    /// A metadata-only copy of the lower regular file `p`: its marker first, then a file of
+    /// the same size with no data and the lower file's metadata (the content is still
+    /// read from the lower file). Cut short, the marker alone means nothing.
+    fn metacopy(&mut self, p: &[Vec<u8>]) -> Result<(), Errno> {
+        let src = beneath(&self.lower_fd, p, libc::O_PATH | libc::O_NOFOLLOW)?;
+        let st = sys::fstat_bytes(src.as_raw_fd()).map_err(errno)?;
+        let (dir, name) = self.upper_parent(p)?;
+        marker(&dir, &store::metacopy_marker(name))?;
+        let tmp = sys::tmpfile_with(dir.as_raw_fd(), libc::O_WRONLY, 0o600).map_err(errno)?;
+        sys::ftruncate(tmp.as_raw_fd(), word(&st, 48)).map_err(errno)?;
+        let data = sys::reopen(src.as_raw_fd(), libc::O_RDONLY | libc::O_NONBLOCK).ok();
+        copy_meta(data.as_ref(), &tmp, &st, false);
+        let link = format!("/proc/self/fd/{}", tmp.as_raw_fd());
+        sys::linkat(libc::AT_FDCWD, link.as_bytes(), dir.as_raw_fd(), name, libc::AT_SYMLINK_FOLLOW).map_err(errno)?;
+        self.any_metacopy = true;
+        Ok(())
+    }
+
+    /// Fills in the data of metadata-only copy `p`: a complete copy (the lower file's
+    /// data, the copy's metadata) replaces it whole, then its marker goes.
+    fn fill(&mut self, p: &[Vec<u8>]) -> Result<(), Errno> {
+        let (dir, name) = self.upper_parent(p)?;
+        let meta = sys::openat2(dir.as_raw_fd(), name, (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64, 0, 0).map_err(errno)?;
+        let st = sys::fstat_bytes(meta.as_raw_fd()).map_err(errno)?;
+        let src = beneath(&self.lower_fd, p, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK)?;
+        let tmp = sys::tmpfile_with(dir.as_raw_fd(), libc::O_WRONLY, 0o600).map_err(errno)?;
+        copy_data(&src, &tmp, word(&st, 48) as u64)?;
+        copy_meta(Some(&meta), &tmp, &st, false);
+        let temp_name = [store::PRIVATE_PREFIX, b"tmp.", name].concat();
+        let _ = sys::unlinkat(dir.as_raw_fd(), &temp_name, 0);
+        let link = format!("/proc/self/fd/{}", tmp.as_raw_fd());
+        sys::linkat(libc::AT_FDCWD, link.as_bytes(), dir.as_raw_fd(), &temp_name, libc::AT_SYMLINK_FOLLOW).map_err(errno)?;
+        sys::renameat2(dir.as_raw_fd(), &temp_name, dir.as_raw_fd(), name, 0).map_err(errno)?;
+        let _ = sys::unlinkat(dir.as_raw_fd(), &store::metacopy_marker(name), 0);
+        Ok(())
+    }
+
+    /// The real path whose content `p` shows: a metadata-only copy's is the lower file.
+    fn real_data(&self, p: &[Vec<u8>], slash: bool) -> Result<Vec<u8>, Errno> {
+        if self.index.metacopy(p) {
+            let mut r = self.lower.clone();
+            for c in p {
+                r.push(b'/');
+                r.extend_from_slice(c);
+            }
+            return Ok(r);
+        }
+        self.real(p, slash)
+    }
+
     /// The merged listing of directory `p`: upper names first, then the lower names that
     /// show through (neither in the upper directory nor whited out); `.` and `..` first.
     fn listing(&self, p: &[Vec<u8>]) -> Result<Vec<(Vec<u8>, u64, u8)>, Errno> {
@@ -391,7 +464,7 @@ impl Cow {
                     store::Raw::Whiteout(n) => {
                         seen.insert(n);
                     }
-                    store::Raw::Opaque => {}
+                    store::Raw::Opaque | store::Raw::Metacopy(_) | store::Raw::Private => {}
                 }
             }
         }
@@ -448,6 +521,9 @@ impl Layers for Cow {
     }
     fn upper_names(&self, p: &[Vec<u8>]) -> Vec<Vec<u8>> {
         self.index.names(p)
+    }
+    fn metacopy(&self, p: &[Vec<u8>]) -> bool {
+        self.index.metacopy(p)
     }
 }
 
@@ -631,13 +707,19 @@ pub fn open_store(lower: &Path, store: Option<&Path>) -> Result<PathBuf, String>
 
 /// The index of the upper tree `dir` (an `O_RDONLY` directory fd), read from the store.
 fn load(dir: &OwnedFd, at: &mut RelPath, index: &mut Upper) -> Result<(), Errno> {
+    let mut whiteouts = Vec::new();
+    let mut metacopies = Vec::new();
+    let mut names = BTreeSet::new();
     for (name, _, t) in read_dir(dir)? {
         if dot(&name) {
             continue;
         }
         match store::decode(&name) {
             store::Raw::Opaque => index.set_opaque(at),
-            store::Raw::Whiteout(n) => index.whiteout(&child(at, &n)),
+            store::Raw::Whiteout(n) => whiteouts.push(n),
+            store::Raw::Metacopy(n) => metacopies.push(n),
+            // A temporary file a monitor left (it was killed): not part of the layer.
+            store::Raw::Private => {}
             store::Raw::Entry(n) => {
                 let p = child(at, &n);
                 let kind = match t {
@@ -649,15 +731,27 @@ fn load(dir: &OwnedFd, at: &mut RelPath, index: &mut Upper) -> Result<(), Errno>
                     }
                     _ => Kind::File,
                 };
-                // A whiteout and an entry of the same name: the entry wins (as it shows).
                 index.set(&p, kind);
                 if kind == Kind::Dir {
                     let sub = sys::openat2(dir.as_raw_fd(), &n, (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64, 0, 0).map_err(errno)?;
-                    at.push(n);
+                    at.push(n.clone());
                     load(&sub, at, index)?;
                     at.pop();
                 }
+                names.insert(n);
             }
+        }
+    }
+    // A whiteout and an entry of the same name: the entry shows (a whiteout is only made
+    // where no entry is, so this is a store cut short between two steps).
+    for n in whiteouts.into_iter().filter(|n| !names.contains(n)) {
+        index.whiteout(&child(at, &n));
+    }
+    // A marker without its file is one whose file was never linked in (cut short).
+    for n in metacopies {
+        let p = child(at, &n);
+        if index.node(&p) == Node::Present(Kind::File) {
+            index.set_metacopy(&p);
         }
     }
     Ok(())
@@ -676,9 +770,10 @@ fn open_layers(lower: &Path, store: &Path) -> std::io::Result<Cow> {
         upper: upper.as_os_str().as_bytes().to_vec(),
         lower_fd,
         upper_fd,
-        index,
         snaps: Snapshots::default(),
+        any_metacopy: index.entries().iter().any(|(p, _, _)| index.metacopy(p)),
         lower_seen: Default::default(),
+        index,
     })
 }
 
@@ -734,6 +829,24 @@ pub fn real_path(path: &[u8]) -> Option<Result<Vec<u8>, Errno>> {
     let (m, comps, slash) = split(path)?;
     let all = COWS.lock().expect("cow lock");
     Some(all.get(m).ok_or(Errno::ENOENT).and_then(|c| c.real(&comps, slash)))
+}
+
+/// The real path `execve` runs for cow path `path`: a metadata-only copy gets its data
+/// first (the kernel checks the copy's mode). `None`: not a cow path.
+pub fn exec_path(path: &[u8]) -> Option<Result<Vec<u8>, Errno>> {
+    if !active() {
+        return None;
+    }
+    let (m, comps, slash) = split(path)?;
+    let mut all = COWS.lock().expect("cow lock");
+    let Some(c) = all.get_mut(m) else { return Some(Err(Errno::ENOENT)) };
+    if c.index.metacopy(&comps) {
+        c.lower_seen.borrow_mut().clear();
+        if let Err(e) = c.prepare(&Change::Modify { path: comps.clone(), data: true }) {
+            return Some(Err(e));
+        }
+    }
+    Some(c.real(&comps, slash))
 }
 
 /// `lstat` of a cow path, for the view's resolver.
@@ -868,6 +981,24 @@ pub fn rewrite(op: &HostOp, tid: i32, mem: Option<&mut dyn GuestMem>) -> Option<
         Err(e) => Rewritten::Done(Err(e)),
     };
     Some(match op {
+        // The guest's fd of a lower file that is now a metadata-only copy: the copy's
+        // metadata (its data is still that file's).
+        HostOp::Stat { at: a, .. } | HostOp::Statx { at: a, .. } if a.magic && all.iter().any(|c| c.any_metacopy) => {
+            let (m, p) = fd_target(all, a)?;
+            let c = all.get(m)?;
+            if !c.index.metacopy(&p) {
+                return None;
+            }
+            let r = at(c.upper_path(&p, false));
+            done(
+                Ok(match op {
+                    HostOp::Stat { nofollow, out, .. } => HostOp::Stat { at: r, nofollow: *nofollow, out: *out },
+                    HostOp::Statx { nofollow, flags, mask, out, .. } => HostOp::Statx { at: r, nofollow: *nofollow, flags: *flags, mask: *mask, out: *out },
+                    _ => unreachable!("matched above"),
+                }),
+                m,
+            )
+        }
         HostOp::Stat { at: a, nofollow, out } => {
             let (m, p, slash) = target(a)?;
             done(real_of(all, m, &p, slash).map(|r| HostOp::Stat { at: at(r), nofollow: *nofollow, out: *out }), m)
@@ -894,7 +1025,7 @@ pub fn rewrite(op: &HostOp, tid: i32, mem: Option<&mut dyn GuestMem>) -> Option<
         }
         HostOp::ReadFile { at: a } => {
             let (m, p, slash) = target(a)?;
-            done(real_of(all, m, &p, slash).map(|r| HostOp::ReadFile { at: at(r) }), m)
+            done(all.get(m).ok_or(Errno::ENOENT).and_then(|c| c.real_data(&p, slash)).map(|r| HostOp::ReadFile { at: at(r) }), m)
         }
         HostOp::Open { at: a, flags, mode, resolve, umask } => {
             let (m, p, slash) = target(a)?;
@@ -920,7 +1051,7 @@ pub fn rewrite(op: &HostOp, tid: i32, mem: Option<&mut dyn GuestMem>) -> Option<
             let writes = acc != libc::O_RDONLY || f & libc::O_TRUNC != 0;
             let creating = f & libc::O_CREAT != 0;
             if !writes && !creating {
-                return Some(done(c.real(&p, slash).map(with), m));
+                return Some(done(c.real_data(&p, slash).map(with), m));
             }
             let found = match c.merged(&p) {
                 Ok(k) => k,
@@ -930,7 +1061,7 @@ pub fn rewrite(op: &HostOp, tid: i32, mem: Option<&mut dyn GuestMem>) -> Option<
                 // The kernel says what an open of these is (EEXIST, ELOOP, EISDIR...).
                 Some(_) if creating && f & libc::O_EXCL != 0 => done(c.real(&p, slash).map(with), m),
                 Some(Kind::Dir | Kind::Symlink) => done(c.real(&p, slash).map(with), m),
-                Some(Kind::File) if !writes => done(c.real(&p, slash).map(with), m),
+                Some(Kind::File) if !writes => done(c.real_data(&p, slash).map(with), m),
                 Some(Kind::File) => {
                     // Natively a file the guest may not write is not opened: not copied up.
                     if let Err(e) = may_write(c, &p) {
@@ -1339,6 +1470,17 @@ impl Store {
     /// real directory are then the same. Stops at the first error (what was done stays).
     pub fn commit(&mut self, mut progress: impl FnMut(&str)) -> Result<(), String> {
         let steps = viewos_cow::commit(&self.cow);
+        // Staged first: a metadata-only copy gets its data while the lower file is there.
+        for step in &steps {
+            if let Commit::Stage(p) = step
+                && self.cow.index.metacopy(p)
+            {
+                progress(&describe(step));
+                let cow = &mut self.cow;
+                let (dir, _) = cow.upper_parent(p).map_err(|e| format!("{}: {e}", describe(step)))?;
+                keeping_times(&dir, || cow.fill(p)).map_err(|e| format!("{}: {e}", describe(step)))?;
+            }
+        }
         let c = &self.cow;
         // Directories get their metadata again at the end, deepest first: placing what
         // they hold changed their times.
@@ -1346,7 +1488,7 @@ impl Store {
         for step in &steps {
             progress(&describe(step));
             let r = match step {
-                // The upper copy is complete (no metadata-only copies): nothing to keep.
+                // Every upper copy is complete now: nothing more to keep.
                 Commit::Stage(_) => Ok(()),
                 Commit::Remove(p) => parent_of(&c.lower_fd, p).and_then(|(d, n)| remove_tree(&d, n)),
                 Commit::Mkdir(p) => parent_of(&c.lower_fd, p).and_then(|(d, n)| {

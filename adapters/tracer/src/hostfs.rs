@@ -98,6 +98,17 @@ impl Host for HostFs {
         crate::vfs::name_of(dev, ino)
     }
 
+    fn may_exec(&self, host: &HostPath) -> Result<(), Errno> {
+        use std::os::fd::AsRawFd;
+        let path = crate::vfs::exec_path(host.as_bytes()).unwrap_or_else(|| host.as_bytes().to_vec());
+        let fd = crate::sys::openat2(libc::AT_FDCWD, &path, (libc::O_PATH | libc::O_CLOEXEC) as u64, 0, 0).map_err(errno)?;
+        let st = crate::sys::fstat_bytes(fd.as_raw_fd()).map_err(errno)?;
+        if crate::sys::stat_type(&st) != libc::S_IFREG {
+            return Err(Errno::EACCES);
+        }
+        crate::sys::faccess_empty(fd.as_raw_fd(), libc::X_OK as u32, libc::AT_EACCESS as u32).map_err(errno)
+    }
+
     fn may_enter_virtual(&self, host: &HostPath) -> Result<(), Errno> {
         if let Some(r) = crate::cow::may_enter(host.as_bytes()) {
             return r;

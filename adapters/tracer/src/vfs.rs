@@ -534,7 +534,7 @@ pub fn name_of(dev: u64, ino: u64) -> Option<Vec<u8>> {
 /// the monitor's own fd of it (`/proc/MONITOR/fd/N`). `None`: not ours.
 pub fn exec_path(host: &[u8]) -> Option<Vec<u8>> {
     // A copy-on-write file: the real file of the layer that shows it.
-    if let Some(r) = crate::cow::real_path(host) {
+    if let Some(r) = crate::cow::exec_path(host) {
         return r.ok();
     }
     split(host)?;

@@ -543,3 +543,37 @@ fn a_large_copy_up_is_whole_or_not_at_all() {
     assert_eq!(text(&Command::new("sha256sum").arg(lower.join("big")).output().unwrap().stdout), lower_sum, "the lower file changed");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// A metadata-only change (chmod, utimes) copies no data: the store holds a file of the
+/// same size with no blocks beside its marker; the content still reads the lower file's,
+/// an fd opened before shows the new metadata, and a write fills the data in. Such a file
+/// survives a second run and a commit. Scripts in the upper layer run, and one without
+/// execute permission does not (as natively, EACCES: exit 126 from sh).
+#[test]
+fn metadata_changes_copy_no_data_and_scripts_run_from_either_layer() {
+    for user in users() {
+        let base = scratch("meta", user);
+        let (lower, store) = (base.join("L"), base.join("S"));
+        let setup = "cd \"$1\" && mkdir L && head -c 1048576 /dev/urandom > L/big && cp L/big ref && printf '#!/bin/sh\\necho ran $0\\n' > L/s && chmod 755 L/s && touch -d 2001-01-01 L/big L/s";
+        ok(&sh(user, &base, setup, &[s(&base)]), "setup");
+        let before = listing(user, &base, &lower, true);
+        let cow = format!("{}:{}", s(&lower), s(&store));
+        let script = r#"cd "$1" && exec 3<big && chmod 600 big && touch -h -d 2002-02-02 big && stat -c '%a %s %Y' big && stat -L -c '%a %Y' /proc/self/fd/3 && cmp big "$2" && echo same
+./s | sed "s|$1|DIR|" && cp s t && ./t | sed "s|$1|DIR|" && chmod 644 t && { ./t; echo "rc=$?"; }"#;
+        // (The lower path is the cow file in the view: the reference is a copy elsewhere.)
+        let lower_big = base.join("ref");
+        let out = view_sh(user, &base, &["--cow", &cow], script, &[s(&lower), s(&lower_big)]);
+        assert_eq!(ok(&out, "metadata changes"), "600 1048576 1012608000\n600 1012608000\nsame\nran DIR/s\nran DIR/t\nrc=126\n", "{user:?}");
+        // In the store: no data for big, its marker beside it.
+        use std::os::unix::fs::MetadataExt;
+        let copy = std::fs::metadata(store.join("upper/big")).unwrap();
+        assert_eq!((copy.len(), copy.blocks()), (1 << 20, 0), "{user:?}: a chmod copied data");
+        assert!(store.join("upper/.wh..wh.mc.big").exists());
+        // Again: still the lower data with the new mode; a write fills it in.
+        let again = view_sh(user, &base, &["--cow", &cow], r#"cd "$1" && stat -c '%a %Y' big && cmp big "$2" && echo same && echo x >> big && stat -c '%a %s' big && head -c 1048576 big | cmp - "$2" && echo kept"#, &[s(&lower), s(&lower_big)]);
+        assert_eq!(ok(&again, "a second run"), "600 1012608000\nsame\n600 1048578\nkept\n", "{user:?}");
+        assert!(!store.join("upper/.wh..wh.mc.big").exists(), "{user:?}: the marker outlived the data");
+        assert_eq!(listing(user, &base, &lower, true), before, "{user:?}: the lower tree changed");
+        let _ = std::fs::remove_dir_all(&base);
+    }
+}

@@ -92,6 +92,13 @@ pub trait Host: Fs + Send {
         None
     }
 
+    /// Whether the file at `host` may be executed by the calling thread (a regular file with
+    /// execute permission, as `execve` checks it): for a call the monitor turns into an
+    /// `execve` of the file's interpreter, which the kernel then never checks.
+    fn may_exec(&self, _host: &HostPath) -> Result<(), Errno> {
+        Ok(())
+    }
+
     /// Whether the calling thread may enter directory `host` of one of the monitor's own
     /// filesystems ([`is_virtual`]): `ENOTDIR`, `EACCES`... as `chdir` would fail.
     fn may_enter_virtual(&self, _host: &HostPath) -> Result<(), Errno> {
@@ -407,6 +414,7 @@ impl PathView {
         }
         let mut argv0 = orig.first().map_or(Arg::Own(prog_guest.as_bytes().to_vec()), |&p| Arg::Guest(p));
         let mut tail: Vec<Arg> = orig.iter().skip(1).map(|&p| Arg::Guest(p)).collect();
+        let prog_checked = prog_host.clone();
         let (mut cur_host, mut cur_guest) = (prog_host, prog_guest);
         let mut changed = false;
         // The kernel follows at most a few interpreters (BINPRM nesting); so do we.
@@ -415,7 +423,11 @@ impl PathView {
                 Interp::None => break,
                 Interp::Script(interp, arg) => {
                     let (ih, ig) = self.resolve_host(ctx, None, &interp, Flags::EMPTY, false)?;
-                    changed |= !self.kernel_agrees(&interp, &ih);
+                    // The interpreter gets the script's path to open: a script of the
+                    // monitor's own filesystems has no host path the guest could open
+                    // (a copy-on-write upper file's lies in the hidden store), so the
+                    // interpreter is run with the guest path.
+                    changed |= !self.kernel_agrees(&interp, &ih) || is_virtual(cur_host.as_bytes());
                     let mut t = Vec::new();
                     t.extend(arg.map(Arg::Own));
                     t.push(Arg::Own(cur_guest.as_bytes().to_vec()));
@@ -451,6 +463,8 @@ impl PathView {
         if !changed {
             return Ok(None);
         }
+        // The kernel will run the interpreter, not the program: its checks are ours.
+        self.host.may_exec(&prog_checked)?;
         let mut argv = vec![argv0];
         argv.append(&mut tail);
         let (blob, relocs) = exec::argv_blob(&argv);
