@@ -647,13 +647,32 @@ pub fn open_store(lower: &Path, store: Option<&Path>) -> Result<PathBuf, String>
     let store = match store {
         Some(s) => s.to_path_buf(),
         None => {
-            let base = std::env::var_os("XDG_STATE_HOME")
+            let state = std::env::var_os("XDG_STATE_HOME")
                 .map(PathBuf::from)
                 .filter(|p| p.is_absolute())
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-                .unwrap_or_else(|| std::env::temp_dir());
-            let dir = base.join("viewos/cow");
-            std::fs::create_dir_all(&dir).map_err(|e| format!("--cow: {}: {e}", dir.display()))?;
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")));
+            // A user without a home (nobody's is /nonexistent) gets one in the temporary
+            // directory, private to it.
+            // SAFETY: no arguments.
+            let uid = unsafe { libc::getuid() };
+            let fallback = std::env::temp_dir().join(format!("viewos-cow-{uid}"));
+            let dir = match state.map(|b| b.join("viewos/cow")).filter(|d| std::fs::create_dir_all(d).is_ok()) {
+                Some(d) => d,
+                None => {
+                    use std::os::unix::fs::DirBuilderExt;
+                    match std::fs::DirBuilder::new().mode(0o700).create(&fallback) {
+                        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(format!("--cow: {}: {e}", fallback.display())),
+                        _ => {}
+                    }
+                    // Someone else's directory of that name is not ours to write in.
+                    use std::os::unix::fs::MetadataExt;
+                    let md = std::fs::symlink_metadata(&fallback).map_err(|e| format!("--cow: {}: {e}", fallback.display()))?;
+                    if !md.is_dir() || md.uid() != uid || md.mode() & 0o077 != 0 {
+                        return Err(format!("--cow: {} is not a private directory of yours; name a store (--cow DIR:STORE)", fallback.display()));
+                    }
+                    fallback
+                }
+            };
             let name = lower.file_name().map_or("root".into(), |n| n.to_string_lossy().into_owned());
             let mut n = 0;
             loop {
