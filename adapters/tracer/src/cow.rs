@@ -270,7 +270,7 @@ impl Cow {
                 if let Some(st) = st {
                     let made = beneath(&self.upper_fd, p, libc::O_PATH | libc::O_DIRECTORY)?;
                     let src = beneath(&self.lower_fd, p, libc::O_PATH | libc::O_NOFOLLOW).ok();
-                    copy_meta(src.as_ref(), &made, &st, true);
+                    copy_meta(src.as_ref(), &made, &st);
                 }
             }
             Action::CopyUp { path, data } => {
@@ -377,7 +377,7 @@ impl Cow {
                 let data = sys::reopen(src.as_raw_fd(), libc::O_RDONLY | libc::O_NONBLOCK).map_err(errno)?;
                 let tmp = sys::tmpfile_with(dir.as_raw_fd(), libc::O_WRONLY, 0o600).map_err(errno)?;
                 copy_data(&data, &tmp, word(&st, 48) as u64)?;
-                copy_meta(Some(&data), &tmp, &st, false);
+                copy_meta(Some(&data), &tmp, &st);
                 let link = format!("/proc/self/fd/{}", tmp.as_raw_fd());
                 sys::linkat(libc::AT_FDCWD, link.as_bytes(), dir.as_raw_fd(), name, libc::AT_SYMLINK_FOLLOW).map_err(errno)?;
             }
@@ -385,13 +385,13 @@ impl Cow {
                 let target = sys::readlinkat(src.as_raw_fd(), b"", libc::PATH_MAX as usize).map_err(errno)?;
                 sys::symlinkat(&target, dir.as_raw_fd(), name).map_err(errno)?;
                 let made = sys::openat2(dir.as_raw_fd(), name, (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64, 0, 0).map_err(errno)?;
-                copy_meta(None, &made, &st, false);
+                copy_meta(None, &made, &st);
             }
             libc::S_IFDIR => return Err(Errno::EISDIR),
             t => {
                 sys::mknodat(dir.as_raw_fd(), name, t | (field(&st, 24) & 0o7777), word(&st, 40) as u64).map_err(errno)?;
                 let made = sys::openat2(dir.as_raw_fd(), name, (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64, 0, 0).map_err(errno)?;
-                copy_meta(None, &made, &st, false);
+                copy_meta(None, &made, &st);
             }
         }
         Ok(kind)
@@ -408,7 +408,7 @@ impl Cow {
         let tmp = sys::tmpfile_with(dir.as_raw_fd(), libc::O_WRONLY, 0o600).map_err(errno)?;
         sys::ftruncate(tmp.as_raw_fd(), word(&st, 48)).map_err(errno)?;
         let data = sys::reopen(src.as_raw_fd(), libc::O_RDONLY | libc::O_NONBLOCK).ok();
-        copy_meta(data.as_ref(), &tmp, &st, false);
+        copy_meta(data.as_ref(), &tmp, &st);
         let link = format!("/proc/self/fd/{}", tmp.as_raw_fd());
         sys::linkat(libc::AT_FDCWD, link.as_bytes(), dir.as_raw_fd(), name, libc::AT_SYMLINK_FOLLOW).map_err(errno)?;
         self.any_metacopy = true;
@@ -424,7 +424,7 @@ impl Cow {
         let src = beneath(&self.lower_fd, p, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK)?;
         let tmp = sys::tmpfile_with(dir.as_raw_fd(), libc::O_WRONLY, 0o600).map_err(errno)?;
         copy_data(&src, &tmp, word(&st, 48) as u64)?;
-        copy_meta(Some(&meta), &tmp, &st, false);
+        copy_meta(Some(&meta), &tmp, &st);
         let temp_name = [store::PRIVATE_PREFIX, b"tmp.", name].concat();
         let _ = sys::unlinkat(dir.as_raw_fd(), &temp_name, 0);
         let link = format!("/proc/self/fd/{}", tmp.as_raw_fd());
@@ -567,9 +567,9 @@ fn copy_data(src: &OwnedFd, dst: &OwnedFd, len: u64) -> Result<(), Errno> {
     sys::ftruncate(d, len as i64).map_err(errno)
 }
 
-/// Gives `dst` the metadata of `st` (mode, owner where the monitor may, user xattrs of
-/// `src`, times). `dir`: `dst` is a directory (its times are set as well).
-fn copy_meta(src: Option<&OwnedFd>, dst: &OwnedFd, st: &[u8; 144], _dir: bool) {
+/// Gives `dst` the metadata of `st`: owner (a root monitor only), mode, the xattrs of
+/// `src` the monitor may set (`user.*` unprivileged), times.
+fn copy_meta(src: Option<&OwnedFd>, dst: &OwnedFd, st: &[u8; 144]) {
     let d = dst.as_raw_fd();
     let symlink = sys::stat_type(st) == libc::S_IFLNK;
     // SAFETY: no arguments.
@@ -708,7 +708,7 @@ pub fn open_store(lower: &Path, store: Option<&Path>) -> Result<PathBuf, String>
             sys::openat2(libc::AT_FDCWD, store.join("upper").as_os_str().as_bytes(), (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64, 0, 0),
         ) && let Ok(st) = sys::fstat_bytes(lo.as_raw_fd())
         {
-            copy_meta(Some(&lo), &up, &st, true);
+            copy_meta(Some(&lo), &up, &st);
         }
         let tmp = store.join("work/meta");
         std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, store.join(META))).map_err(|e| format!("--cow store {}: {e}", store.display()))?;
@@ -1562,7 +1562,7 @@ fn set_meta_from_upper(c: &Cow, p: &[Vec<u8>]) -> Result<(), Errno> {
     let src = beneath(&c.upper_fd, p, libc::O_PATH | libc::O_NOFOLLOW)?;
     let st = sys::fstat_bytes(src.as_raw_fd()).map_err(errno)?;
     let dst = beneath(&c.lower_fd, p, libc::O_PATH | libc::O_NOFOLLOW)?;
-    copy_meta(Some(&src), &dst, &st, true);
+    copy_meta(Some(&src), &dst, &st);
     Ok(())
 }
 
@@ -1579,18 +1579,18 @@ fn place(c: &Cow, p: &[Vec<u8>]) -> Result<(), Errno> {
             let data = sys::reopen(src.as_raw_fd(), libc::O_RDONLY).map_err(errno)?;
             let out = sys::openat2(dir.as_raw_fd(), &tmp, (libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC) as u64, 0o600, 0x04).map_err(errno)?;
             copy_data(&data, &out, word(&st, 48) as u64)?;
-            copy_meta(Some(&data), &out, &st, false);
+            copy_meta(Some(&data), &out, &st);
         }
         libc::S_IFLNK => {
             let target = sys::readlinkat(src.as_raw_fd(), b"", libc::PATH_MAX as usize).map_err(errno)?;
             sys::symlinkat(&target, dir.as_raw_fd(), &tmp).map_err(errno)?;
             let made = sys::openat2(dir.as_raw_fd(), &tmp, (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64, 0, 0).map_err(errno)?;
-            copy_meta(None, &made, &st, false);
+            copy_meta(None, &made, &st);
         }
         t => {
             sys::mknodat(dir.as_raw_fd(), &tmp, t | (field(&st, 24) & 0o7777), word(&st, 40) as u64).map_err(errno)?;
             let made = sys::openat2(dir.as_raw_fd(), &tmp, (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64, 0, 0).map_err(errno)?;
-            copy_meta(None, &made, &st, false);
+            copy_meta(None, &made, &st);
         }
     }
     sys::renameat2(dir.as_raw_fd(), &tmp, dir.as_raw_fd(), name, 0).map_err(errno)
