@@ -39,11 +39,16 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 static COWS: Mutex<Vec<Cow>> = Mutex::new(Vec::new());
 /// Files copied up and not yet told to the monitor: `(st_dev, st_ino)` of the lower file
 /// and of its copy (see [`take_copied`]).
-static COPIED: Mutex<Vec<((u64, u64), (u64, u64))>> = Mutex::new(Vec::new());
+static COPIED: Mutex<Vec<(FileId, FileId)>> = Mutex::new(Vec::new());
+
+/// A host file's identity: `st_dev`, `st_ino`.
+type FileId = (u64, u64);
+/// A directory entry as a listing gives it: name, inode number, `d_type`.
+type DirEntry = (Vec<u8>, u64, u8);
 
 /// The copy-ups made since the last call, for `Monitor::on_copied` (fakeroot's ownership
 /// of a file moves to its copy).
-pub fn take_copied() -> Vec<((u64, u64), (u64, u64))> {
+pub fn take_copied() -> Vec<(FileId, FileId)> {
     if !active() {
         return Vec::new();
     }
@@ -126,7 +131,7 @@ fn word(st: &[u8; 144], at: usize) -> i64 {
 
 /// Every name in the open directory `fd` with its inode number and `d_type` (`.` and `..`
 /// included).
-fn read_dir(fd: &OwnedFd) -> Result<Vec<(Vec<u8>, u64, u8)>, Errno> {
+fn read_dir(fd: &OwnedFd) -> Result<Vec<DirEntry>, Errno> {
     let mut out = Vec::new();
     let mut buf = vec![0u8; 64 << 10];
     loop {
@@ -149,6 +154,19 @@ fn read_dir(fd: &OwnedFd) -> Result<Vec<(Vec<u8>, u64, u8)>, Errno> {
     }
 }
 
+/// The host path of `p` below layer root `root` (with a trailing `/` if `slash`).
+fn under(root: &[u8], p: &[Vec<u8>], slash: bool) -> Vec<u8> {
+    let mut r = root.to_vec();
+    for c in p {
+        r.push(b'/');
+        r.extend_from_slice(c);
+    }
+    if slash {
+        r.push(b'/');
+    }
+    r
+}
+
 fn dot(name: &[u8]) -> bool {
     name == b"." || name == b".."
 }
@@ -161,33 +179,16 @@ impl Cow {
 
     /// The real path of the file that shows `p` (`ENOENT` if none can).
     fn real(&self, p: &[Vec<u8>], slash: bool) -> Result<Vec<u8>, Errno> {
-        let root = match self.index.locate(p) {
-            Layer::Upper => &self.upper,
-            Layer::Lower => &self.lower,
-            Layer::Gone => return Err(Errno::ENOENT),
-        };
-        let mut r = root.clone();
-        for c in p {
-            r.push(b'/');
-            r.extend_from_slice(c);
+        match self.index.locate(p) {
+            Layer::Upper => Ok(under(&self.upper, p, slash)),
+            Layer::Lower => Ok(under(&self.lower, p, slash)),
+            Layer::Gone => Err(Errno::ENOENT),
         }
-        if slash {
-            r.push(b'/');
-        }
-        Ok(r)
     }
 
     /// The upper file's path (for an op to make on it after the plan).
     fn upper_path(&self, p: &[Vec<u8>], slash: bool) -> Vec<u8> {
-        let mut r = self.upper.clone();
-        for c in p {
-            r.push(b'/');
-            r.extend_from_slice(c);
-        }
-        if slash {
-            r.push(b'/');
-        }
-        r
+        under(&self.upper, p, slash)
     }
 
     /// The kind of the merged entry at `p`, checking that no directory on the way is a
@@ -437,19 +438,14 @@ impl Cow {
     /// The real path whose content `p` shows: a metadata-only copy's is the lower file.
     fn real_data(&self, p: &[Vec<u8>], slash: bool) -> Result<Vec<u8>, Errno> {
         if self.index.metacopy(p) {
-            let mut r = self.lower.clone();
-            for c in p {
-                r.push(b'/');
-                r.extend_from_slice(c);
-            }
-            return Ok(r);
+            return Ok(under(&self.lower, p, false));
         }
         self.real(p, slash)
     }
 
     /// The merged listing of directory `p`: upper names first, then the lower names that
     /// show through (neither in the upper directory nor whited out); `.` and `..` first.
-    fn listing(&self, p: &[Vec<u8>]) -> Result<Vec<(Vec<u8>, u64, u8)>, Errno> {
+    fn listing(&self, p: &[Vec<u8>]) -> Result<Vec<DirEntry>, Errno> {
         let mut out = Vec::new();
         let mut seen: BTreeSet<Vec<u8>> = BTreeSet::new();
         let upper_dir = self.index.node(p) == Node::Present(Kind::Dir);
@@ -489,7 +485,7 @@ impl Cow {
         let mut dots: Vec<_> = Vec::new();
         out.retain(|e| {
             if dot(&e.0) {
-                if !dots.iter().any(|d: &(Vec<u8>, u64, u8)| d.0 == e.0) {
+                if !dots.iter().any(|d: &DirEntry| d.0 == e.0) {
                     dots.push(e.clone());
                 }
                 false
@@ -1018,39 +1014,25 @@ pub fn rewrite(op: &HostOp, tid: i32, mem: Option<&mut dyn GuestMem>) -> Option<
                 m,
             )
         }
-        HostOp::Stat { at: a, nofollow, out } => {
+        HostOp::Stat { at: a, .. }
+        | HostOp::Identify { at: a, .. }
+        | HostOp::Statx { at: a, .. }
+        | HostOp::Access { at: a, .. }
+        | HostOp::Readlink { at: a, .. }
+        | HostOp::Statfs { at: a, .. }
+        | HostOp::Xattr { at: a, call: XattrCall::Get { .. } | XattrCall::List { .. }, .. } => {
             let (m, p, slash) = target(a)?;
-            done(real_of(all, m, &p, slash).map(|r| HostOp::Stat { at: at(r), nofollow: *nofollow, out: *out }), m)
-        }
-        HostOp::Identify { at: a, nofollow } => {
-            let (m, p, slash) = target(a)?;
-            done(real_of(all, m, &p, slash).map(|r| HostOp::Identify { at: at(r), nofollow: *nofollow }), m)
-        }
-        HostOp::Statx { at: a, nofollow, flags, mask, out } => {
-            let (m, p, slash) = target(a)?;
-            done(real_of(all, m, &p, slash).map(|r| HostOp::Statx { at: at(r), nofollow: *nofollow, flags: *flags, mask: *mask, out: *out }), m)
-        }
-        HostOp::Access { at: a, nofollow, mode, flags } => {
-            let (m, p, slash) = target(a)?;
-            done(real_of(all, m, &p, slash).map(|r| HostOp::Access { at: at(r), nofollow: *nofollow, mode: *mode, flags: *flags }), m)
-        }
-        HostOp::Readlink { at: a, buf, size } => {
-            let (m, p, slash) = target(a)?;
-            done(real_of(all, m, &p, slash).map(|r| HostOp::Readlink { at: at(r), buf: *buf, size: *size }), m)
-        }
-        HostOp::Statfs { at: a, out } => {
-            let (m, p, slash) = target(a)?;
-            done(real_of(all, m, &p, slash).map(|r| HostOp::Statfs { at: at(r), out: *out }), m)
+            done(real_of(all, m, &p, slash).map(|r| op.with_target(at(r))), m)
         }
         HostOp::ReadFile { at: a } => {
             let (m, p, slash) = target(a)?;
-            done(all.get(m).ok_or(Errno::ENOENT).and_then(|c| c.real_data(&p, slash)).map(|r| HostOp::ReadFile { at: at(r) }), m)
+            done(all.get(m).ok_or(Errno::ENOENT).and_then(|c| c.real_data(&p, slash)).map(|r| op.with_target(at(r))), m)
         }
-        HostOp::Open { at: a, flags, mode, resolve, umask } => {
+        HostOp::Open { at: a, flags, .. } => {
             let (m, p, slash) = target(a)?;
             let c = all.get_mut(m)?;
             let f = *flags as i32;
-            let with = |path: Vec<u8>| HostOp::Open { at: at(path), flags: *flags, mode: *mode, resolve: *resolve, umask: *umask };
+            let with = |path: Vec<u8>| op.with_target(at(path));
             let acc = f & libc::O_ACCMODE;
             if f & libc::O_PATH != 0 {
                 return Some(done(c.real(&p, slash).map(with), m));
@@ -1095,20 +1077,15 @@ pub fn rewrite(op: &HostOp, tid: i32, mem: Option<&mut dyn GuestMem>) -> Option<
                 None => create(c, m, &p, Kind::File, with),
             }
         }
-        HostOp::Mkdir { at: a, mode, umask } => {
+        HostOp::Mkdir { at: a, .. } | HostOp::Mknod { at: a, .. } | HostOp::Symlink { at: a, .. } => {
             let (m, p, _) = target(a)?;
             let c = all.get_mut(m)?;
-            create(c, m, &p, Kind::Dir, |path| HostOp::Mkdir { at: at(path), mode: *mode, umask: *umask })
-        }
-        HostOp::Mknod { at: a, mode, dev, umask } => {
-            let (m, p, _) = target(a)?;
-            let c = all.get_mut(m)?;
-            create(c, m, &p, Kind::File, |path| HostOp::Mknod { at: at(path), mode: *mode, dev: *dev, umask: *umask })
-        }
-        HostOp::Symlink { target: t, at: a } => {
-            let (m, p, _) = target(a)?;
-            let c = all.get_mut(m)?;
-            create(c, m, &p, Kind::Symlink, |path| HostOp::Symlink { target: t.clone(), at: at(path) })
+            let kind = match op {
+                HostOp::Mkdir { .. } => Kind::Dir,
+                HostOp::Symlink { .. } => Kind::Symlink,
+                _ => Kind::File,
+            };
+            create(c, m, &p, kind, |path| op.with_target(at(path)))
         }
         HostOp::Unlink { at: a, rmdir } => {
             let (m, p, _) = target(a)?;
@@ -1151,19 +1128,14 @@ pub fn rewrite(op: &HostOp, tid: i32, mem: Option<&mut dyn GuestMem>) -> Option<
                 _ => Rewritten::Done(Err(Errno::EXDEV)),
             }
         }
-        HostOp::Chmod { at: a, mode, nofollow } => {
+        HostOp::Chmod { at: a, .. }
+        | HostOp::Chown { at: a, .. }
+        | HostOp::Utimens { at: a, .. }
+        | HostOp::Xattr { at: a, call: XattrCall::Set { .. } | XattrCall::Remove { .. }, .. } => {
             let (m, p, slash) = changed(all, a)?;
-            modify(all.get_mut(m)?, m, &p, slash, false, |path| HostOp::Chmod { at: path, mode: *mode, nofollow: *nofollow })
+            modify(all.get_mut(m)?, m, &p, slash, false, |path| op.with_target(path))
         }
-        HostOp::Chown { at: a, uid, gid, nofollow } => {
-            let (m, p, slash) = changed(all, a)?;
-            modify(all.get_mut(m)?, m, &p, slash, false, |path| HostOp::Chown { at: path, uid: *uid, gid: *gid, nofollow: *nofollow })
-        }
-        HostOp::Utimens { at: a, times, nofollow } => {
-            let (m, p, slash) = changed(all, a)?;
-            modify(all.get_mut(m)?, m, &p, slash, false, |path| HostOp::Utimens { at: path, times: *times, nofollow: *nofollow })
-        }
-        HostOp::Truncate { at: a, len } => {
+        HostOp::Truncate { at: a, .. } => {
             let (m, p, slash) = changed(all, a)?;
             let c = all.get_mut(m)?;
             match c.merged(&p) {
@@ -1176,18 +1148,8 @@ pub fn rewrite(op: &HostOp, tid: i32, mem: Option<&mut dyn GuestMem>) -> Option<
             if let Err(e) = may_write(c, &p) {
                 return Some(Rewritten::Done(Err(e)));
             }
-            modify(c, m, &p, slash, true, |path| HostOp::Truncate { at: path, len: *len })
+            modify(c, m, &p, slash, true, |path| op.with_target(path))
         }
-        HostOp::Xattr { at: a, nofollow, call } => match call {
-            XattrCall::Get { .. } | XattrCall::List { .. } => {
-                let (m, p, slash) = target(a)?;
-                done(real_of(all, m, &p, slash).map(|r| HostOp::Xattr { at: at(r), nofollow: *nofollow, call: call.clone() }), m)
-            }
-            XattrCall::Set { .. } | XattrCall::Remove { .. } => {
-                let (m, p, slash) = changed(all, a)?;
-                modify(all.get_mut(m)?, m, &p, slash, false, |path| HostOp::Xattr { at: path, nofollow: *nofollow, call: call.clone() })
-            }
-        },
         HostOp::Getdents { fd, buf, count, legacy, edit } => {
             let mem = mem?;
             let dir = crate::perform::guest_file(tid, *fd).ok()?;
@@ -1383,7 +1345,7 @@ fn may_change(c: &Cow, dir: &[Vec<u8>], victim: Option<&[Vec<u8>]>) -> Result<()
 /// guest's open file's position: `(slot + 1) << 20 | index`.
 #[derive(Default)]
 struct Snapshots {
-    slots: Vec<Option<Arc<Vec<(Vec<u8>, u64, u8)>>>>,
+    slots: Vec<Option<Arc<Vec<DirEntry>>>>,
     next: usize,
 }
 
@@ -1391,7 +1353,7 @@ const SLOTS: usize = 256;
 const INDEX_BITS: u32 = 20;
 
 impl Snapshots {
-    fn take(&mut self, list: Vec<(Vec<u8>, u64, u8)>) -> usize {
+    fn take(&mut self, list: Vec<DirEntry>) -> usize {
         if self.slots.len() < SLOTS {
             self.slots.resize(SLOTS, None);
         }

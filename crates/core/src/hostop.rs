@@ -296,6 +296,33 @@ impl HostOp {
         }
     }
 
+    /// The same op on another target (ops with one target only; the others are returned
+    /// unchanged).
+    pub fn with_target(&self, to: HostTarget) -> HostOp {
+        let mut op = self.clone();
+        match &mut op {
+            HostOp::Stat { at, .. }
+            | HostOp::Identify { at, .. }
+            | HostOp::ReadFile { at }
+            | HostOp::Statx { at, .. }
+            | HostOp::Access { at, .. }
+            | HostOp::Readlink { at, .. }
+            | HostOp::Statfs { at, .. }
+            | HostOp::Open { at, .. }
+            | HostOp::Unlink { at, .. }
+            | HostOp::Mkdir { at, .. }
+            | HostOp::Chmod { at, .. }
+            | HostOp::Chown { at, .. }
+            | HostOp::Utimens { at, .. }
+            | HostOp::Truncate { at, .. }
+            | HostOp::Symlink { at, .. }
+            | HostOp::Mknod { at, .. }
+            | HostOp::Xattr { at, .. } => *at = to,
+            HostOp::Rename { .. } | HostOp::Link { .. } | HostOp::Getdents { .. } | HostOp::OpenMemory { .. } => {}
+        }
+        op
+    }
+
     /// The guest address the op's [`Outcome::out`] goes to, if any.
     pub fn output(&self) -> Option<u64> {
         match self {
@@ -359,6 +386,14 @@ mod tests {
         assert_eq!(t("/a").split(), Some((&b"/"[..], &b"a"[..])));
         assert_eq!(t("/a/b/").split(), Some((&b"/a"[..], &b"b/"[..])));
         assert_eq!(t("/").split(), None);
+    }
+
+    #[test]
+    fn with_target_moves_single_target_ops_only() {
+        let op = HostOp::Chmod { at: t("/a"), mode: 0o600, nofollow: true };
+        assert_eq!(op.with_target(t("/b")), HostOp::Chmod { at: t("/b"), mode: 0o600, nofollow: true });
+        let two = HostOp::Rename { from: t("/a"), to: t("/b"), flags: 0 };
+        assert_eq!(two.with_target(t("/c")), two);
     }
 
     #[test]
