@@ -86,17 +86,20 @@ fn carry(shared: &Shared, mon: &mut viewos_core::Monitor, fd: i32, id: u64, call
                     Some(Err(Errno::ENOSYS))
                 }
                 Ok(_as_guest) => match &op {
-                    HostOp::Open { .. } => match perform::open(&op).inspect(|_| {
+                    HostOp::Open { .. } => {
+                        let r = perform::open(&op);
+                        // Files a copy-on-write view copied up for it: the monitor learns of them.
                         for (from, to) in crate::cow::take_copied() {
                             mon.on_copied(from, to);
                         }
-                    }) {
-                        Err(Errno::ELOOP) if lexical => Some(Err(Errno::ELOOP)),
-                        r => {
-                            open(fd, id, tid, r, op.cloexec(), creds);
-                            None
+                        match r {
+                            Err(Errno::ELOOP) if lexical => Some(Err(Errno::ELOOP)),
+                            r => {
+                                open(fd, id, tid, r, op.cloexec(), creds);
+                                None
+                            }
                         }
-                    },
+                    }
                     _ => match perform::run(mon, shared.now(), tid, op, lexical, mem) {
                         perform::Ran::Done(r) => Some(r),
                         perform::Ran::Redecide => Some(Err(Errno::ELOOP)),

@@ -202,7 +202,7 @@ fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) -> Res
         }
     }
     match op {
-        HostOp::Stat { at, nofollow, .. } | HostOp::Identify { at, nofollow, .. } => {
+        HostOp::Stat { at, nofollow, .. } | HostOp::Identify { at, nofollow } => {
             let fd = path_fd(at, *nofollow, &mut pre)?;
             *out = sys::fstat_bytes(fd.as_raw_fd()).map_err(errno)?.to_vec();
             Ok(0)

@@ -545,7 +545,8 @@ impl Tracer {
             Disposition::Rewrite { nr, mut args, mut scratch, inspect } => {
                 if (crate::vfs::active() || crate::cow::active()) && matches!(call.sysno().0, nr::EXECVE | nr::EXECVEAT) {
                     // A program (or interpreter) of the monitor's own filesystems: the kernel
-                    // runs it through the monitor's fd of it.
+                    // runs it through the monitor's fd of it (or, in a copy-on-write view, as
+                    // the real file of the layer that shows it).
                     for s in &mut scratch {
                         if s.relocs.is_empty()
                             && let Some(path) = s.data.strip_suffix(b"\0").and_then(crate::vfs::exec_path)

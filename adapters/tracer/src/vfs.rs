@@ -827,7 +827,7 @@ fn make_ours(op: &HostOp, guest: Option<&OwnedFd>, mem: &mut dyn GuestMem, out: 
     let cred = std::cell::LazyCell::new(cred);
     let t = std::cell::LazyCell::new(now);
     Some(match op {
-        HostOp::Stat { at, nofollow, .. } | HostOp::Identify { at, nofollow, .. } => all.node(at, guest, *nofollow)?.and_then(|(m, ino)| {
+        HostOp::Stat { at, nofollow, .. } | HostOp::Identify { at, nofollow } => all.node(at, guest, *nofollow)?.and_then(|(m, ino)| {
             *out = all.list[m].stat(ino)?.to_vec();
             Ok(0)
         }),

@@ -314,7 +314,6 @@ impl Monitor {
         self.procs.spawn(tid, fs);
     }
 
-    /// `parent` created `child`. Returns false if the parent is unknown.
     /// The adapter copied host file `from` to `to` for the view (see [`Module::on_copied`]).
     pub fn on_copied(&mut self, from: (u64, u64), to: (u64, u64)) {
         for m in &mut self.modules {
@@ -322,6 +321,7 @@ impl Monitor {
         }
     }
 
+    /// `parent` created `child`. Returns false if the parent is unknown.
     pub fn on_clone(&mut self, parent: Tid, child: Tid, flags: CloneFlags) -> bool {
         let known = self.procs.clone_thread(parent, child, flags);
         if known {

@@ -512,3 +512,32 @@ mod garbage {
         }
     }
 }
+
+/// In a view with a copy-on-write mount, `fchmod`, `fchown`, `fsetxattr` and `fremovexattr`
+/// are trapped and made by the monitor on the guest's fd (the adapter copies a lower file
+/// up first); in other views they are not trapped at all.
+#[test]
+fn fd_changes_are_made_by_the_monitor_in_a_cow_view() {
+    let plain = monitor();
+    for n in [nr::FCHMOD, nr::FCHOWN, nr::FSETXATTR, nr::FREMOVEXATTR] {
+        assert!(!plain.interest().contains_key(&Sysno(n)));
+    }
+    let mut view = View::new(HostPath::root());
+    view.bind(HostPath::new(crate::hostop::cow_mount_path(0)).unwrap(), viewos_path::GuestPath::new(b"/src".to_vec()).unwrap()).unwrap();
+    let mut m = Monitor::new(vec![Box::new(PathView::new(view, Box::new(TestHost { fs: MemFs::new(), fds: BTreeMap::new() })))]);
+    m.on_spawn(Tid(1), FsState { cwd: b"/".to_vec(), ..FsState::default() });
+    for n in [nr::FCHMOD, nr::FCHOWN, nr::FSETXATTR, nr::FREMOVEXATTR] {
+        assert_eq!(m.interest().get(&Sysno(n)), Some(&crate::dispatch::Need::Decide));
+    }
+    let mut mem = mem_with(&[(0x100, "user.k"), (0x200, "v")]);
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::FCHMOD, [4, 0o104755, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(performed(&d), Ok(HostOp::Chmod { at: ht("/proc/1/fd/4", true), mode: 0o4755, nofollow: false }));
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::FCHOWN, [4, 7, 8, 0, 0, 0]), &mut mem);
+    assert_eq!(performed(&d), Ok(HostOp::Chown { at: ht("/proc/1/fd/4", true), uid: 7, gid: 8, nofollow: false }));
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::FSETXATTR, [4, 0x100, 0x200, 1, 0, 0]), &mut mem);
+    assert_eq!(performed(&d), Ok(HostOp::Xattr { at: ht("/proc/1/fd/4", true), nofollow: false, call: crate::hostop::XattrCall::Set { name: b"user.k".to_vec(), value: b"v".to_vec(), flags: 0 } }));
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::FREMOVEXATTR, [4, 0x100, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(performed(&d), Ok(HostOp::Xattr { at: ht("/proc/1/fd/4", true), nofollow: false, call: crate::hostop::XattrCall::Remove { name: b"user.k".to_vec() } }));
+    let d = m.on_syscall_enter(Nanos(0), Tid(1), call(nr::FCHMOD, [u64::MAX, 0o644, 0, 0, 0, 0]), &mut mem);
+    assert_eq!(d, Disposition::Emulate(Err(Errno::EBADF)));
+}
