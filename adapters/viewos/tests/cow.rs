@@ -577,3 +577,29 @@ fn metadata_changes_copy_no_data_and_scripts_run_from_either_layer() {
         let _ = std::fs::remove_dir_all(&base);
     }
 }
+
+/// A store whose description is garbage, or a directory that is no store, is refused with
+/// a clear error by the view and by the commands, and nothing is written.
+#[test]
+fn a_foreign_or_corrupt_store_is_refused() {
+    let base = scratch("corrupt", None);
+    let (lower, store) = (base.join("L"), base.join("S"));
+    std::fs::create_dir_all(&lower).unwrap();
+    std::fs::create_dir_all(store.join("upper")).unwrap();
+    std::fs::write(store.join("viewos-cow"), b"\xff\xfegarbage\n").unwrap();
+    let marker = base.join("ran");
+    let o = run_as(None, &["--cow", &format!("{}:{}", s(&lower), s(&store)), "--", "touch", s(&marker)]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.starts_with("viewos: ") && err.contains(s(&store)) && err.contains("not a viewos cow store"), "{err}");
+    assert!(!marker.exists());
+    for args in [&["status", s(&store)][..], &["commit", s(&store)], &["status", s(&lower)]] {
+        let o = cow_cmd(None, args);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "cow {args:?}: {err}");
+        assert!(err.starts_with("viewos: cow: ") && err.lines().count() == 1, "cow {args:?}: {err}");
+    }
+    assert_eq!(std::fs::read(store.join("viewos-cow")).unwrap(), b"\xff\xfegarbage\n", "the store was rewritten");
+    assert_eq!(std::fs::read_dir(&lower).unwrap().count(), 0);
+    let _ = std::fs::remove_dir_all(&base);
+}
