@@ -55,27 +55,41 @@ pub fn serve(shared: Arc<Shared>, fd: i32) {
         }
         let call = Syscall::from_raw(Sysno(n.data.nr as u32), SyscallArgs(n.data.args));
         let mut mem = ProcMem::new(tid);
-        let mut mon = shared.monitor.lock().expect("monitor lock");
-        let d = mon.on_syscall_enter(shared.now(), Tid(tid), call, &mut mem);
+        let d = decided(&shared, tid, n.id, |mon| mon.on_syscall_enter(shared.now(), Tid(tid), call, &mut mem));
         // The memory we read may belong to a recycled pid if the thread died meanwhile.
         if !sys::notif_id_valid(fd, n.id) {
-            shared.drain(&mut mon);
+            if matches!(d, Disposition::Block) {
+                shared.notif_parked.lock().expect("parked lock").remove(&tid);
+            }
             continue;
         }
-        carry(&shared, &mut mon, fd, n.id, call, d, &mut mem);
-        shared.drain(&mut mon);
+        // Carried out without the monitor's lock (a long host call, a large copy-up, holds
+        // up no other thread's decisions, nor the tracer's process events).
+        carry(&shared, fd, n.id, call, d, &mut mem);
     }
 }
 
+/// The monitor's decision (`decide`) on notification `id` of thread `tid`, made under its
+/// lock; a call it parks is parked before the lock goes, so that no completion another
+/// thread queues for it meanwhile can miss it.
+fn decided(shared: &Shared, tid: i32, id: u64, decide: impl FnOnce(&mut viewos_core::Monitor) -> Disposition) -> Disposition {
+    let mut mon = shared.monitor.lock().expect("monitor lock");
+    let d = decide(&mut mon);
+    if matches!(d, Disposition::Block) {
+        shared.notif_parked.lock().expect("parked lock").insert(tid, id);
+    }
+    shared.drain(&mut mon);
+    d
+}
+
 /// Carries out the decision `d` on notified call `call` (id `id`).
-fn carry(shared: &Shared, mon: &mut viewos_core::Monitor, fd: i32, id: u64, call: Syscall, d: Disposition, mem: &mut ProcMem) {
+fn carry(shared: &Shared, fd: i32, id: u64, call: Syscall, d: Disposition, mem: &mut ProcMem) {
     let tid = mem.tid();
     match d {
         Disposition::Pass { inspect: false } => respond(fd, id, None),
         Disposition::Emulate(r) => respond(fd, id, Some(r)),
-        Disposition::Block => {
-            shared.notif_parked.lock().expect("parked lock").insert(tid, id);
-        }
+        // Parked by `decided`, under the monitor's lock.
+        Disposition::Block => {}
         Disposition::Perform { op, creds, lexical } => {
             let creds = creds.map(|t| t.0);
             let done = match perform::AsGuest::new(creds) {
@@ -89,8 +103,12 @@ fn carry(shared: &Shared, mon: &mut viewos_core::Monitor, fd: i32, id: u64, call
                     HostOp::Open { .. } => {
                         let r = perform::open(&op);
                         // Files a copy-on-write view copied up for it: the monitor learns of them.
-                        for (from, to) in crate::cow::take_copied() {
-                            mon.on_copied(from, to);
+                        let copied = crate::cow::take_copied();
+                        if !copied.is_empty() {
+                            let mut mon = shared.monitor.lock().expect("monitor lock");
+                            for (from, to) in copied {
+                                mon.on_copied(from, to);
+                            }
                         }
                         match r {
                             Err(Errno::ELOOP) if lexical => Some(Err(Errno::ELOOP)),
@@ -100,7 +118,7 @@ fn carry(shared: &Shared, mon: &mut viewos_core::Monitor, fd: i32, id: u64, call
                             }
                         }
                     }
-                    _ => match perform::run(mon, shared.now(), tid, op, lexical, mem) {
+                    _ => match perform::run(shared, tid, op, lexical, mem) {
                         perform::Ran::Done(r) => Some(r),
                         perform::Ran::Redecide => Some(Err(Errno::ELOOP)),
                         perform::Ran::Install(last) => {
@@ -113,8 +131,8 @@ fn carry(shared: &Shared, mon: &mut viewos_core::Monitor, fd: i32, id: u64, call
             match done {
                 // A symlink on a lexically translated path: decide again, in full.
                 Some(Err(Errno::ELOOP)) if lexical => {
-                    let d = mon.on_syscall_redecide(shared.now(), Tid(tid), call, mem);
-                    carry(shared, mon, fd, id, call, d, mem);
+                    let d = decided(shared, tid, id, |mon| mon.on_syscall_redecide(shared.now(), Tid(tid), call, mem));
+                    carry(shared, fd, id, call, d, mem);
                 }
                 Some(r) => respond(fd, id, Some(r)),
                 None => {}

@@ -12,7 +12,9 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use viewos_core::{Errno, GuestAddr, GuestMem, HostOp, HostTarget, Monitor, Nanos, Outcome, Tid, XattrCall};
+use viewos_core::{Errno, GuestAddr, GuestMem, HostOp, HostTarget, Outcome, Tid, XattrCall};
+
+use crate::tracer::Shared;
 
 use viewos_core::x86_64::flags::RESOLVE_NO_SYMLINKS;
 
@@ -124,13 +126,7 @@ impl Drop for AsGuest {
     }
 }
 
-/// Runs `f` with the process umask set to `mask`.
-fn with_umask<T>(mask: u32, f: impl FnOnce() -> T) -> T {
-    let old = sys::umask(mask);
-    let r = f();
-    sys::umask(old);
-    r
-}
+use sys::with_umask;
 
 /// How a chain of performed ops ended.
 pub enum Ran {
@@ -143,22 +139,36 @@ pub enum Ran {
 }
 
 /// Makes `op` for thread `tid`, and every op the monitor chains on its outcome; writes the
-/// last one's output into guest memory.
-pub fn run(mon: &mut Monitor, now: Nanos, tid: i32, mut op: HostOp, lexical: bool, mem: &mut dyn GuestMem) -> Ran {
+/// last one's output into guest memory. The host calls are made without the monitor's lock
+/// (other threads of the monitor decide meanwhile); it is taken to hand each outcome over.
+pub fn run(shared: &Shared, tid: i32, mut op: HostOp, lexical: bool, mem: &mut dyn GuestMem) -> Ran {
     let mut first = true;
     loop {
         if op.installs_fd() {
             return Ran::Install(op);
         }
         let mut o = perform(&op, tid, mem);
-        for (from, to) in crate::cow::take_copied() {
-            mon.on_copied(from, to);
-        }
+        let copied = crate::cow::take_copied();
         if first && lexical && o.result == Err(Errno::ELOOP) {
+            if !copied.is_empty() {
+                let mut mon = shared.monitor.lock().expect("monitor lock");
+                for (from, to) in copied {
+                    mon.on_copied(from, to);
+                }
+            }
             return Ran::Redecide;
         }
         first = false;
-        match mon.on_performed(now, Tid(tid), &op, &mut o) {
+        let next = {
+            let mut mon = shared.monitor.lock().expect("monitor lock");
+            for (from, to) in copied {
+                mon.on_copied(from, to);
+            }
+            let next = mon.on_performed(shared.now(), Tid(tid), &op, &mut o);
+            shared.drain(&mut mon);
+            next
+        };
+        match next {
             Some(next) => op = next,
             None => {
                 if let (Some(addr), Ok(_)) = (op.output(), &o.result)

@@ -415,6 +415,20 @@ pub fn set_fl(fd: i32, fl: i32) -> io::Result<()> {
     check(unsafe { libc::fcntl(fd, libc::F_SETFL, fl) } as libc::c_long).map(drop)
 }
 
+/// The process umask is one for all the monitor's threads: it is changed for a call only
+/// under this lock (see [`with_umask`]).
+static UMASK_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `f` with the process umask set to `mask`, no other thread of the monitor changing it
+/// meanwhile.
+pub fn with_umask<T>(mask: u32, f: impl FnOnce() -> T) -> T {
+    let _held = UMASK_LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let old = umask(mask);
+    let r = f();
+    umask(old);
+    r
+}
+
 /// Sets the process umask, returning the old one.
 pub fn umask(mask: u32) -> u32 {
     // SAFETY: cannot fail.
@@ -705,10 +719,8 @@ pub fn tmpfile_in(dir: i32, mode: u32) -> io::Result<std::os::fd::OwnedFd> {
 /// `O_RDONLY`, and status flags) and exactly `mode` (no umask), close-on-exec.
 pub fn tmpfile_with(dir: i32, flags: i32, mode: u32) -> io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
-    let old = umask(0);
     // SAFETY: a static path and integer arguments.
-    let fd = unsafe { libc::openat(dir, c".".as_ptr(), libc::O_TMPFILE | flags | libc::O_CLOEXEC, mode) };
-    umask(old);
+    let fd = with_umask(0, || unsafe { libc::openat(dir, c".".as_ptr(), libc::O_TMPFILE | flags | libc::O_CLOEXEC, mode) });
     let fd = check(fd as libc::c_long)?;
     // SAFETY: a fresh fd from the kernel.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
