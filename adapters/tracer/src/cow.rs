@@ -19,8 +19,9 @@
 //!   cursor in the guest's open directory's own position.
 //!
 //! Store layout (ARCHITECTURE.md, "Copy-on-write views"): `STORE/viewos-cow` (format and
-//! lower directory), `STORE/upper/` (the upper tree, aufs-style `.wh.NAME` whiteouts and
-//! `.wh..wh..opq` opaque markers), `STORE/work/` (the monitor's scratch).
+//! lower directory), `STORE/upper/` (the upper tree, aufs-style `.wh.NAME` whiteouts,
+//! `.wh..wh..opq` opaque markers and `.wh..wh.mc.NAME` metadata-only markers),
+//! `STORE/work/` (the monitor's scratch).
 
 use std::collections::BTreeSet;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -908,6 +909,7 @@ pub fn socket(path: &[u8], bind: bool) -> Option<Result<Vec<u8>, Errno>> {
     if !bind {
         return Some(c.real(&p, false));
     }
+    c.lower_seen.borrow_mut().clear();
     Some(match create(c, m, &p, Kind::File, |_| HostOp::OpenMemory { name: Vec::new(), data: Vec::new(), cloexec: false }) {
         Rewritten::Done(Err(Errno::EEXIST)) => Err(Errno::EADDRINUSE),
         Rewritten::Done(r) => r.and(Err(Errno::EIO)),

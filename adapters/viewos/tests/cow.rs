@@ -603,3 +603,25 @@ fn a_foreign_or_corrupt_store_is_refused() {
     assert_eq!(std::fs::read_dir(&lower).unwrap().count(), 0);
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// An AF_UNIX socket bound in a cow directory is made in the upper layer (the directories
+/// on the way copied up) and reached by its path in the view; the lower tree gets nothing.
+#[test]
+fn sockets_bind_and_connect_in_a_cow_directory() {
+    let Some(py) = python3() else {
+        eprintln!("skipped: no python3");
+        return;
+    };
+    for user in users() {
+        let base = scratch("sock", user);
+        let lower = base.join("L");
+        ok(&sh(user, &base, "mkdir -p \"$1\"/L/d", &[s(&base)]), "setup");
+        let before = listing(user, &base, &lower, true);
+        let script = "import socket, os, sys\np = sys.argv[1] + '/d/sock'\ns = socket.socket(socket.AF_UNIX); s.bind(p); s.listen(1)\nprint(s.getsockname() == p, os.path.exists(p))\nc = socket.socket(socket.AF_UNIX); c.connect(p); a, _ = s.accept(); c.send(b'hi'); print(a.recv(2))\nos.unlink(p); print(os.path.exists(p))\n";
+        let cow = format!("{}:{}", s(&lower), s(&base.join("S")));
+        let out = native(user, &base, viewos(), &["--cow", &cow, "--", py, "-c", script, s(&lower)]);
+        assert_eq!(ok(&out, "sockets"), "True True\nb'hi'\nFalse\n", "{user:?}");
+        assert_eq!(listing(user, &base, &lower, true), before, "{user:?}: the lower tree changed");
+        let _ = std::fs::remove_dir_all(&base);
+    }
+}
