@@ -1006,15 +1006,7 @@ pub fn rewrite(op: &HostOp, tid: i32, mem: Option<&mut dyn GuestMem>) -> Option<
             if !c.index.metacopy(&p) {
                 return None;
             }
-            let r = at(c.upper_path(&p, false));
-            done(
-                Ok(match op {
-                    HostOp::Stat { nofollow, out, .. } => HostOp::Stat { at: r, nofollow: *nofollow, out: *out },
-                    HostOp::Statx { nofollow, flags, mask, out, .. } => HostOp::Statx { at: r, nofollow: *nofollow, flags: *flags, mask: *mask, out: *out },
-                    _ => unreachable!("matched above"),
-                }),
-                m,
-            )
+            done(Ok(op.with_target(at(c.upper_path(&p, false)))), m)
         }
         HostOp::Stat { at: a, .. }
         | HostOp::Identify { at: a, .. }
