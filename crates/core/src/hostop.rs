@@ -75,6 +75,30 @@ impl HostTarget {
     }
 }
 
+/// The ops with exactly one target, binding it to `$at` (one list for every match that
+/// treats them alike).
+macro_rules! one_target {
+    ($at:ident) => {
+        HostOp::Stat { at: $at, .. }
+            | HostOp::Identify { at: $at, .. }
+            | HostOp::ReadFile { at: $at }
+            | HostOp::Statx { at: $at, .. }
+            | HostOp::Access { at: $at, .. }
+            | HostOp::Readlink { at: $at, .. }
+            | HostOp::Statfs { at: $at, .. }
+            | HostOp::Open { at: $at, .. }
+            | HostOp::Unlink { at: $at, .. }
+            | HostOp::Mkdir { at: $at, .. }
+            | HostOp::Chmod { at: $at, .. }
+            | HostOp::Chown { at: $at, .. }
+            | HostOp::Utimens { at: $at, .. }
+            | HostOp::Truncate { at: $at, .. }
+            | HostOp::Symlink { at: $at, .. }
+            | HostOp::Mknod { at: $at, .. }
+            | HostOp::Xattr { at: $at, .. }
+    };
+}
+
 /// One host call, with the guest addresses its output goes to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HostOp {
@@ -276,23 +300,8 @@ impl HostOp {
     pub fn paths(&self) -> Vec<&[u8]> {
         match self {
             HostOp::Getdents { .. } | HostOp::OpenMemory { .. } => Vec::new(),
-            HostOp::Identify { at, .. } | HostOp::ReadFile { at } => vec![&at.path],
             HostOp::Rename { from, to, .. } | HostOp::Link { from, to } => vec![&from.path, &to.path],
-            HostOp::Stat { at, .. }
-            | HostOp::Statx { at, .. }
-            | HostOp::Access { at, .. }
-            | HostOp::Readlink { at, .. }
-            | HostOp::Statfs { at, .. }
-            | HostOp::Open { at, .. }
-            | HostOp::Unlink { at, .. }
-            | HostOp::Mkdir { at, .. }
-            | HostOp::Chmod { at, .. }
-            | HostOp::Chown { at, .. }
-            | HostOp::Utimens { at, .. }
-            | HostOp::Truncate { at, .. }
-            | HostOp::Symlink { at, .. }
-            | HostOp::Mknod { at, .. }
-            | HostOp::Xattr { at, .. } => vec![&at.path],
+            one_target!(at) => vec![&at.path],
         }
     }
 
@@ -301,23 +310,7 @@ impl HostOp {
     pub fn with_target(&self, to: HostTarget) -> HostOp {
         let mut op = self.clone();
         match &mut op {
-            HostOp::Stat { at, .. }
-            | HostOp::Identify { at, .. }
-            | HostOp::ReadFile { at }
-            | HostOp::Statx { at, .. }
-            | HostOp::Access { at, .. }
-            | HostOp::Readlink { at, .. }
-            | HostOp::Statfs { at, .. }
-            | HostOp::Open { at, .. }
-            | HostOp::Unlink { at, .. }
-            | HostOp::Mkdir { at, .. }
-            | HostOp::Chmod { at, .. }
-            | HostOp::Chown { at, .. }
-            | HostOp::Utimens { at, .. }
-            | HostOp::Truncate { at, .. }
-            | HostOp::Symlink { at, .. }
-            | HostOp::Mknod { at, .. }
-            | HostOp::Xattr { at, .. } => *at = to,
+            one_target!(at) => *at = to,
             HostOp::Rename { .. } | HostOp::Link { .. } | HostOp::Getdents { .. } | HostOp::OpenMemory { .. } => {}
         }
         op
