@@ -865,11 +865,18 @@ pub fn exec_path(path: &[u8]) -> Option<Result<Vec<u8>, Errno>> {
     Some(c.real(&comps, slash))
 }
 
+/// An `O_PATH` fd of real path `real` (a layer's file), reached without following a
+/// symlink (`ELOOP`: the path is then looked up in full); `flags`: `O_NOFOLLOW`,
+/// `O_DIRECTORY`.
+fn probe(real: &[u8], flags: i32) -> Result<OwnedFd, Errno> {
+    sys::openat2(libc::AT_FDCWD, real, (libc::O_PATH | flags | libc::O_CLOEXEC) as u64, 0, viewos_core::x86_64::flags::RESOLVE_NO_SYMLINKS).map_err(errno)
+}
+
 /// `lstat` of a cow path, for the view's resolver.
 pub fn lstat(path: &[u8]) -> Option<Result<viewos_path::Kind, Errno>> {
     let real = real_path(path)?;
     Some(real.and_then(|r| {
-        let fd = sys::openat2(libc::AT_FDCWD, &r, (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64, 0, viewos_core::x86_64::flags::RESOLVE_NO_SYMLINKS).map_err(errno)?;
+        let fd = probe(&r, libc::O_NOFOLLOW)?;
         let st = sys::fstat_bytes(fd.as_raw_fd()).map_err(errno)?;
         Ok(match sys::stat_type(&st) {
             libc::S_IFDIR => viewos_path::Kind::Dir,
@@ -883,7 +890,7 @@ pub fn lstat(path: &[u8]) -> Option<Result<viewos_path::Kind, Errno>> {
 pub fn readlink(path: &[u8]) -> Option<Result<Vec<u8>, Errno>> {
     let real = real_path(path)?;
     Some(real.and_then(|r| {
-        let fd = sys::openat2(libc::AT_FDCWD, &r, (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64, 0, viewos_core::x86_64::flags::RESOLVE_NO_SYMLINKS).map_err(errno)?;
+        let fd = probe(&r, libc::O_NOFOLLOW)?;
         sys::readlinkat(fd.as_raw_fd(), b"", libc::PATH_MAX as usize).map_err(errno)
     }))
 }
@@ -892,7 +899,7 @@ pub fn readlink(path: &[u8]) -> Option<Result<Vec<u8>, Errno>> {
 pub fn may_enter(path: &[u8]) -> Option<Result<(), Errno>> {
     let real = real_path(path)?;
     Some(real.and_then(|r| {
-        let fd = sys::openat2(libc::AT_FDCWD, &r, (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64, 0, viewos_core::x86_64::flags::RESOLVE_NO_SYMLINKS).map_err(errno)?;
+        let fd = probe(&r, libc::O_DIRECTORY)?;
         sys::faccess_empty(fd.as_raw_fd(), libc::X_OK as u32, libc::AT_EACCESS as u32).map_err(errno)
     }))
 }
@@ -1306,7 +1313,7 @@ fn link_names(c: &mut Cow, from: &[Vec<u8>], to: &[Vec<u8>]) -> Result<u64, Errn
 /// Whether the calling thread (with the guest's credentials) may write the merged file `p`.
 fn may_write(c: &Cow, p: &[Vec<u8>]) -> Result<(), Errno> {
     let real = c.real(p, false)?;
-    let fd = sys::openat2(libc::AT_FDCWD, &real, (libc::O_PATH | libc::O_CLOEXEC) as u64, 0, viewos_core::x86_64::flags::RESOLVE_NO_SYMLINKS).map_err(errno)?;
+    let fd = probe(&real, 0)?;
     sys::faccess_empty(fd.as_raw_fd(), libc::W_OK as u32, libc::AT_EACCESS as u32).map_err(errno)
 }
 
@@ -1314,7 +1321,7 @@ fn may_write(c: &Cow, p: &[Vec<u8>]) -> Result<(), Errno> {
 /// search permission; in a sticky directory, only its own entries unless it owns `dir`).
 fn may_change(c: &Cow, dir: &[Vec<u8>], victim: Option<&[Vec<u8>]>) -> Result<(), Errno> {
     let real = c.real(dir, false)?;
-    let fd = sys::openat2(libc::AT_FDCWD, &real, (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64, 0, viewos_core::x86_64::flags::RESOLVE_NO_SYMLINKS).map_err(errno)?;
+    let fd = probe(&real, libc::O_DIRECTORY)?;
     sys::faccess_empty(fd.as_raw_fd(), (libc::W_OK | libc::X_OK) as u32, libc::AT_EACCESS as u32).map_err(errno)?;
     let st = sys::fstat_bytes(fd.as_raw_fd()).map_err(errno)?;
     if let Some(v) = victim
@@ -1322,7 +1329,7 @@ fn may_change(c: &Cow, dir: &[Vec<u8>], victim: Option<&[Vec<u8>]>) -> Result<()
     {
         let fsuid = sys::setfsuid(u32::MAX);
         let vreal = c.real(v, false)?;
-        let vfd = sys::openat2(libc::AT_FDCWD, &vreal, (libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64, 0, viewos_core::x86_64::flags::RESOLVE_NO_SYMLINKS).map_err(errno)?;
+        let vfd = probe(&vreal, libc::O_NOFOLLOW)?;
         let vst = sys::fstat_bytes(vfd.as_raw_fd()).map_err(errno)?;
         if fsuid != 0 && fsuid != field(&st, 28) && fsuid != field(&vst, 28) {
             return Err(Errno::EPERM);

@@ -102,14 +102,7 @@ fn carry(shared: &Shared, fd: i32, id: u64, call: Syscall, d: Disposition, mem: 
                 Ok(_as_guest) => match &op {
                     HostOp::Open { .. } => {
                         let r = perform::open(&op);
-                        // Files a copy-on-write view copied up for it: the monitor learns of them.
-                        let copied = crate::cow::take_copied();
-                        if !copied.is_empty() {
-                            let mut mon = shared.monitor.lock().expect("monitor lock");
-                            for (from, to) in copied {
-                                mon.on_copied(from, to);
-                            }
-                        }
+                        perform::report_copies(shared);
                         match r {
                             Err(Errno::ELOOP) if lexical => Some(Err(Errno::ELOOP)),
                             r => {

@@ -148,20 +148,14 @@ pub fn run(shared: &Shared, tid: i32, mut op: HostOp, lexical: bool, mem: &mut d
             return Ran::Install(op);
         }
         let mut o = perform(&op, tid, mem);
-        let copied = crate::cow::take_copied();
         if first && lexical && o.result == Err(Errno::ELOOP) {
-            if !copied.is_empty() {
-                let mut mon = shared.monitor.lock().expect("monitor lock");
-                for (from, to) in copied {
-                    mon.on_copied(from, to);
-                }
-            }
+            report_copies(shared);
             return Ran::Redecide;
         }
         first = false;
         let next = {
             let mut mon = shared.monitor.lock().expect("monitor lock");
-            for (from, to) in copied {
+            for (from, to) in crate::cow::take_copied() {
                 mon.on_copied(from, to);
             }
             let next = mon.on_performed(shared.now(), Tid(tid), &op, &mut o);
@@ -178,6 +172,18 @@ pub fn run(shared: &Shared, tid: i32, mut op: HostOp, lexical: bool, mem: &mut d
                 }
                 return Ran::Done(o.result);
             }
+        }
+    }
+}
+
+/// Tells the monitor of the files a copy-on-write view copied up for the op just made
+/// (fakeroot's records follow them), taking its lock only if there are any.
+pub fn report_copies(shared: &Shared) {
+    let copied = crate::cow::take_copied();
+    if !copied.is_empty() {
+        let mut mon = shared.monitor.lock().expect("monitor lock");
+        for (from, to) in copied {
+            mon.on_copied(from, to);
         }
     }
 }

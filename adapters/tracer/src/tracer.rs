@@ -456,13 +456,7 @@ impl Tracer {
                     Err(e) => Some(crate::cow::Rewritten::Done(Err(e))),
                     Ok(_as_guest) => crate::cow::rewrite(&op, tid, None),
                 };
-                let copied = crate::cow::take_copied();
-                if !copied.is_empty() {
-                    let mut mon = self.shared.monitor.lock().expect("monitor lock");
-                    for (from, to) in copied {
-                        mon.on_copied(from, to);
-                    }
-                }
+                crate::perform::report_copies(&self.shared);
                 match rw {
                     Some(crate::cow::Rewritten::Op(real, after)) => {
                         // The guest opens it itself: the name it may make is taken as made
