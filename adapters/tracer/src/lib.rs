@@ -29,7 +29,7 @@ use std::ffi::OsString;
 use std::io::Write;
 
 use viewos_core::{Errno, Monitor, Need, Sysno, x86_64::nr};
-use viewos_seccomp::{Action, Policy, Split};
+use viewos_seccomp::{Action, Policy, Split, Test};
 
 pub use hostfs::HostFs;
 pub use mem::ProcMem;
@@ -106,15 +106,19 @@ pub fn policy(interest: &BTreeMap<Sysno, Need>, mechanism: Mechanism) -> Policy 
             (Need::Refuse(e), _) => Action::Errno(e),
             (Need::Decide, Mechanism::Hybrid) if nr.0 != nr::TGKILL => Action::Notify,
             (Need::DecideUnless { arg, mask }, Mechanism::Hybrid) => {
-                p.splits.insert(nr.0, Split { arg, mask, when_set: Action::Trace });
+                p.splits.insert(nr.0, Split { arg, test: Test::AnySet(mask), when_set: Action::Trace });
                 Action::Notify
             }
             (Need::DecideIfClear { arg, mask }, m) => {
-                p.splits.insert(nr.0, Split { arg, mask, when_set: Action::Allow });
+                p.splits.insert(nr.0, Split { arg, test: Test::AnySet(mask), when_set: Action::Allow });
+                if m == Mechanism::Hybrid { Action::Notify } else { Action::Trace }
+            }
+            (Need::DecideUnlessEq { arg, mask, value }, m) => {
+                p.splits.insert(nr.0, Split { arg, test: Test::LowEq { mask, value }, when_set: Action::Allow });
                 if m == Mechanism::Hybrid { Action::Notify } else { Action::Trace }
             }
             (Need::ControlIf { arg, mask }, _) => {
-                p.splits.insert(nr.0, Split { arg, mask, when_set: Action::Trace });
+                p.splits.insert(nr.0, Split { arg, test: Test::AnySet(mask), when_set: Action::Trace });
                 Action::Allow
             }
             _ => Action::Trace,

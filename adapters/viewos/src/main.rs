@@ -80,7 +80,7 @@ fn modules(args: &Args) -> Result<Setup, String> {
         mounts: &args.mounts,
         cows: &args.cows,
         cwd: args.cwd.as_deref(),
-        fakeroot: args.fakeroot,
+        fakeroot: args.fakeroot.then(|| args.uid.unwrap_or(0)),
     };
     if args.fakeroot {
         // First: its answers to identity calls and its view of ownership come before

@@ -4,7 +4,7 @@
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-use viewos_core::modules::{FAKEROOT_PATH_CALLS, PathView};
+use viewos_core::modules::{PathView, fakeroot_path_calls};
 use viewos_path::{Flags, Found, GuestPath, HostPath, Kind, View, resolve};
 use viewos_tracer::HostFs;
 
@@ -64,8 +64,9 @@ pub struct Request<'a> {
     pub mounts: &'a [OsString],
     pub cows: &'a [OsString],
     pub cwd: Option<&'a OsStr>,
-    /// Fakeroot needs the monitor to make the calls it changes, even in the identity view.
-    pub fakeroot: bool,
+    /// Fakeroot (with the view's first uid) needs the monitor to make the calls it
+    /// changes, even in the identity view.
+    pub fakeroot: Option<u32>,
 }
 
 /// Host directories bound through into a `-r` root unless `--bare-root`.
@@ -75,8 +76,8 @@ const THROUGH: [&str; 4] = ["/dev", "/proc", "/sys", "/tmp"];
 pub fn build(req: Request<'_>) -> Result<Option<Built>, String> {
     let Request { root, bare_root, binds, hides, mounts, cows, cwd, fakeroot } = req;
     if root.is_none() && binds.is_empty() && hides.is_empty() && mounts.is_empty() && cows.is_empty() && cwd.is_none() {
-        if fakeroot {
-            let module = PathView::only(View::new(HostPath::root()), Box::new(HostFs), &FAKEROOT_PATH_CALLS);
+        if let Some(uid) = fakeroot {
+            let module = PathView::only(View::new(HostPath::root()), Box::new(HostFs), &fakeroot_path_calls(uid));
             let here = std::env::current_dir().map(|p| p.into_os_string().into_vec()).unwrap_or_else(|_| b"/".to_vec());
             return Ok(Some(Built { module, cwd: (here.clone(), here) }));
         }

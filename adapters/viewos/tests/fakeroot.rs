@@ -104,6 +104,52 @@ fn packaging_tools_make_the_same_archives_as_debian_fakeroot() {
     }
 }
 
+/// Modes set by chmods the filter lets through (plain ones: no set-ID or sticky bit, owner
+/// read and write) after modes the monitor recorded, each followed by what the view shows.
+const CHMODS: &str = r#"set -e
+show() { stat -c '%a %U %F' "$@"; }
+touch f; chmod 444 f; show f; chmod u+w f; show f
+chmod 4755 f; show f; chmod 755 f; show f
+chmod 6755 f; echo more >> f; show f
+chown 5:5 f; show f; chmod 700 f; show f
+mkdir d; chmod 555 d; show d; touch d/inside; show d/inside; chmod 755 d; show d
+mknod node c 1 3; show node; chmod 600 node; show node; chmod 666 node; show node
+echo '== ls'
+ls -ln f d node | cut -c1-10
+"#;
+
+#[test]
+fn chmods_the_monitor_does_not_see_still_show_as_debian_fakeroot_shows_them() {
+    if !have("fakeroot") {
+        eprintln!("skipped: fakeroot is not installed (scripts/test.sh installs it)");
+        return;
+    }
+    for user in users() {
+        let a = scratch("chmod-ref", user);
+        let b = scratch("chmod-view", user);
+        let reference = sh_in(user, &a, &["fakeroot"], CHMODS);
+        assert!(reference.status.success(), "fakeroot: {}", text(&reference.stderr));
+        let ours = sh_in(user, &b, &[viewos(), "-0", "--"], CHMODS);
+        assert!(ours.status.success(), "viewos -0 as {user:?}: {}", text(&ours.stderr));
+        // Declared difference: chown clears the set-ID bits of a group-executable file, for
+        // root too (as native Linux does); Debian fakeroot keeps them.
+        let r = text(&reference.stdout);
+        assert!(r.contains("\n6755 games regular file\n"), "reference:\n{r}");
+        let expected = r.replacen("\n6755 games regular file\n", "\n755 games regular file\n", 1);
+        assert_eq!(text(&ours.stdout), expected, "as {user:?}");
+        // A plain chmod never stops; one the real file cannot simply have does.
+        let stats = |mode: &str| {
+            let o = sh_in(user, &b, &[viewos(), "-0", "--stats", "--"], &format!("exec chmod {mode} f"));
+            assert!(o.status.success(), "{}", text(&o.stderr));
+            text(&o.stderr).lines().any(|l| l.starts_with("fchmodat"))
+        };
+        assert!(!stats("644"), "as {user:?}");
+        assert!(stats("444") && stats("4755"), "as {user:?}");
+        let _ = std::fs::remove_dir_all(&a);
+        let _ = std::fs::remove_dir_all(&b);
+    }
+}
+
 #[test]
 fn a_static_busybox_gets_the_right_answers_where_fakeroot_cannot() {
     let bb = "/bin/busybox";
@@ -186,7 +232,7 @@ fn state_round_trip_across_runs_and_hard_links() {
         let o = sh_in(user, &d, &[viewos(), "--fakeroot-state", st, "--"], "touch a && ln a b && mknod dev b 7 1 && chown 10:20 a");
         assert!(o.status.success(), "{}", text(&o.stderr));
         let saved = std::fs::read_to_string(&state).unwrap();
-        assert!(saved.starts_with("viewos-fakeroot-state 1\n"), "{saved}");
+        assert!(saved.starts_with("viewos-fakeroot-state 2\n"), "{saved}");
         // A second run sees the first one's changes, through the other name too.
         let o = sh_in(user, &d, &[viewos(), "--fakeroot-state", st, "--"], "stat -c '%u %g %F %t:%T' b dev; rm dev");
         assert_eq!(text(&o.stdout), "10 20 regular empty file 0:0\n0 0 block special file 7:1\n", "{}", text(&o.stderr));
@@ -206,8 +252,9 @@ fn a_damaged_state_file_is_refused_and_kept() {
     let state = d.join("state");
     for (bad, what) in [
         (&b"root:x:0:0\n"[..], "not a viewos fakeroot state file"),
-        (&b"viewos-fakeroot-state 1\n1 2 0 0 644 -\n"[..], "truncated"),
-        (&b"viewos-fakeroot-state 1\n1 2 0 0 644 -\nend 1 0000000000000000\n"[..], "checksum"),
+        (&b"viewos-fakeroot-state 2\n1 2 0 0 644/644 -\n"[..], "truncated"),
+        (&b"viewos-fakeroot-state 2\n1 2 0 0 644/644 -\nend 1 0000000000000000\n"[..], "checksum"),
+        (&b"viewos-fakeroot-state 1\n1 2 0 0 644 -\nend 1 0000000000000000\n"[..], "older viewos"),
     ] {
         std::fs::write(&state, bad).unwrap();
         let o = run_as(None, &["--fakeroot-state", state.to_str().unwrap(), "--", "touch", d.join("made").to_str().unwrap()]);

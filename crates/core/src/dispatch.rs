@@ -45,6 +45,9 @@ pub enum Need {
     /// `Decide` while argument `arg` has no bit of `mask` set; not trapped at all otherwise
     /// (e.g. the read-only opens of a module that serves files only ever read).
     DecideIfClear { arg: u8, mask: u64 },
+    /// `Decide` unless the low 32 bits of argument `arg`, masked with `mask`, equal `value`;
+    /// not trapped at all then (e.g. a `chmod` to a mode the real file can simply have).
+    DecideUnlessEq { arg: u8, mask: u32, value: u32 },
     /// Not trapped at all unless argument `arg` has a bit of `mask` set, then `Control`
     /// (e.g. `accept` with a non-NULL address buffer, whose result the view rewrites).
     ControlIf { arg: u8, mask: u64 },
@@ -283,8 +286,8 @@ impl Monitor {
                     (Need::Decide, Need::Decide) => Need::Decide,
                     (s @ Need::DecideUnless { .. }, Need::Decide) | (Need::Decide, s @ Need::DecideUnless { .. }) => s,
                     // A need that traps every call serves one that traps some with Decide.
-                    (Need::DecideIfClear { .. }, s @ (Need::Decide | Need::DecideUnless { .. }))
-                    | (s @ (Need::Decide | Need::DecideUnless { .. }), Need::DecideIfClear { .. }) => s,
+                    (Need::DecideIfClear { .. } | Need::DecideUnlessEq { .. }, s @ (Need::Decide | Need::DecideUnless { .. }))
+                    | (s @ (Need::Decide | Need::DecideUnless { .. }), Need::DecideIfClear { .. } | Need::DecideUnlessEq { .. }) => s,
                     // Two different conditions, or a condition and a plain need that it
                     // does not cover: trap always, with the strongest mechanism.
                     _ => Need::Control,

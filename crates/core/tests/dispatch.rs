@@ -156,3 +156,19 @@ fn decide_if_clear_merges_with_what_traps_every_call() {
     // Alone, it stays as it is.
     assert_eq!(i[&Sysno(nr::STAT)], clear);
 }
+
+#[test]
+fn decide_unless_eq_merges_like_decide_if_clear() {
+    let plain = Need::DecideUnlessEq { arg: 1, mask: 0o7600, value: 0o600 };
+    let clear = Need::DecideIfClear { arg: 1, mask: 0o3 };
+    let m = Monitor::new(vec![
+        Box::new(Needs(vec![(Sysno(nr::CHMOD), plain), (Sysno(nr::FCHMOD), plain), (Sysno(nr::FCHMODAT), plain), (Sysno(nr::OPEN), plain)])),
+        Box::new(Needs(vec![(Sysno(nr::CHMOD), Need::Decide), (Sysno(nr::FCHMODAT), plain), (Sysno(nr::OPEN), clear)])),
+    ]);
+    let i = m.interest();
+    // A module that needs every chmod (a path view translating its path) gets every one.
+    assert_eq!(i[&Sysno(nr::CHMOD)], Need::Decide);
+    assert_eq!(i[&Sysno(nr::FCHMOD)], plain);
+    assert_eq!(i[&Sysno(nr::FCHMODAT)], plain);
+    assert_eq!(i[&Sysno(nr::OPEN)], Need::Control);
+}

@@ -19,8 +19,15 @@ pub struct FileKey {
 pub struct Entry {
     pub uid: Option<u32>,
     pub gid: Option<u32>,
-    /// Permission bits (`07777`).
+    /// Permission bits (`07777`), shown while the real file keeps the bits `real`.
     pub mode: Option<u32>,
+    /// The real file's permission bits when `mode` was recorded. A chmod the monitor does
+    /// not see (the filter lets a plain one through: no set-ID or sticky bit, owner read
+    /// and write) sets them to the mode the view then has, so `mode` stops showing. With
+    /// `S_ISVTX` (a mark the monitor sets on the real file, which no unseen chmod keeps)
+    /// the set-ID bits are not compared: the kernel clears those on a write by the real
+    /// user, where root's would keep them.
+    pub real: u32,
     /// A device node kept on disk as an empty regular file: its type (`S_IFCHR`,
     /// `S_IFBLK`) and device number.
     pub node: Option<(u32, u64)>,
@@ -60,7 +67,17 @@ pub struct Db {
 
 const S_ISUID: u32 = 0o4000;
 const S_ISGID: u32 = 0o2000;
+const S_ISVTX: u32 = 0o1000;
 const S_IXGRP: u32 = 0o0010;
+
+impl Entry {
+    /// The recorded mode, if the real file (permission bits `real_mode`) still has the
+    /// bits it had when it was recorded.
+    pub fn mode_for(&self, real_mode: u32) -> Option<u32> {
+        let cmp = if self.real & S_ISVTX != 0 { 0o1777 } else { 0o7777 };
+        self.mode.filter(|_| real_mode & cmp == self.real & cmp)
+    }
+}
 
 impl Db {
     pub fn new() -> Db {
@@ -115,7 +132,7 @@ impl Db {
             if let Some(g) = e.gid {
                 s.gid = g;
             }
-            if let Some(m) = e.mode {
+            if let Some(m) = e.mode_for(real.mode) {
                 s.mode = (s.mode & S_IFMT) | (m & 0o7777);
             }
             // A placeholder that something else has since turned into a non-empty or
@@ -165,6 +182,11 @@ impl Db {
                 m &= !S_ISGID;
             }
             if m != cur.mode & 0o7777 {
+                // Against the bits a recorded mode still showing was recorded with, else
+                // the real file's now.
+                if e.mode_for(real.mode).is_none() {
+                    e.real = real.mode & 0o7777;
+                }
                 e.mode = Some(m);
             }
         }
@@ -200,9 +222,13 @@ impl Db {
     }
 
     /// `chmod` by `creds` to `mode`: records the view's mode and returns the mode to give
-    /// the file on the host, which keeps it readable and writable (and, for a directory,
-    /// searchable) by the real user, as root could still use it.
-    pub fn chmod(&mut self, map: &Mapping, creds: &Creds, real: &Stat, mode: u32) -> Result<u32, Errno> {
+    /// the file on the host. That keeps it readable and writable (and, for a directory,
+    /// searchable) by the real user, as root could still use it. Where the real file
+    /// cannot simply have the view's mode (those bits were forced, or it has a set-ID bit,
+    /// which the kernel may drop), the mode is recorded and the real file gets `S_ISVTX`
+    /// as the mark that it was made for the record (see [`Entry::real`]). Returns the
+    /// host's mode and the view's.
+    pub fn chmod(&mut self, map: &Mapping, creds: &Creds, real: &Stat, mode: u32) -> Result<(u32, u32), Errno> {
         let cur = self.view(map, real);
         if !creds.fs_privileged() && creds.uid[3] != cur.uid {
             return Err(Errno::EPERM);
@@ -213,10 +239,27 @@ impl Db {
         }
         let key = real.key();
         let mut e = self.entries.get(&key).copied().unwrap_or_default();
-        e.mode = Some(m);
-        self.set(key, e);
         let dir = real.mode & S_IFMT == S_IFDIR;
-        Ok((m & 0o777) | 0o600 | if dir { 0o100 } else { 0 })
+        let forced = m | 0o600 | if dir { 0o100 } else { 0 };
+        let host = if forced == m && m & (S_ISUID | S_ISGID) == 0 {
+            (e.mode, e.real) = (None, 0);
+            forced
+        } else {
+            let host = forced | S_ISVTX;
+            (e.mode, e.real) = (Some(m), host);
+            host
+        };
+        self.set(key, e);
+        Ok((host, m))
+    }
+
+    /// The host refused the chmod to `mode` that [`Db::chmod`] asked for (not the real
+    /// user's file: root could, and the view says it did): `mode` is recorded against the
+    /// real file's bits as they are, `real_mode`.
+    pub fn chmod_refused(&mut self, key: FileKey, mode: u32, real_mode: u32) {
+        let mut e = self.entries.get(&key).copied().unwrap_or_default();
+        (e.mode, e.real) = (Some(mode), real_mode & 0o7777);
+        self.set(key, e);
     }
 
     /// A device node `mode` (type and permission bits, umask applied) with number `rdev`,
@@ -228,6 +271,7 @@ impl Db {
             uid: (creds.uid[3] != ru).then_some(creds.uid[3]),
             gid: (creds.gid[3] != rg).then_some(creds.gid[3]),
             mode: Some(mode & 0o7777),
+            real: placeholder.mode & 0o7777,
             node: Some((mode & S_IFMT, rdev)),
         };
         self.set(key, e);
@@ -260,7 +304,7 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stat::S_IFCHR;
+    use crate::stat::{S_IFBLK, S_IFCHR};
 
     const MAP: Mapping = Mapping { real_uid: 1000, real_gid: 1000, uid: 0, gid: 0 };
 
@@ -287,13 +331,88 @@ mod tests {
         let root = Creds::new(0, 0, vec![]);
         let f = file(3, S_IFREG | 0o644);
         db.chown(&MAP, &root, &f, 33, 44).unwrap();
-        let real = db.chmod(&MAP, &root, &f, 0o4755).unwrap();
-        assert_eq!(real, 0o755);
+        // The set-user-ID bit is the real file's too, with the mark.
+        let (host, view) = db.chmod(&MAP, &root, &f, 0o4755).unwrap();
+        assert_eq!((host, view), (0o5755, 0o4755));
+        let f = file(3, S_IFREG | host);
         let v = db.view(&MAP, &f);
         assert_eq!((v.uid, v.gid, v.mode), (33, 44, S_IFREG | 0o4755));
         // chown clears the set-user-ID bit again.
         db.chown(&MAP, &root, &f, 0, u32::MAX).unwrap();
         assert_eq!(db.view(&MAP, &f).mode, S_IFREG | 0o755);
+    }
+
+    /// The real file's bits after a chmod the monitor did not see (or the kernel made).
+    fn with_bits(f: &Stat, bits: u32) -> Stat {
+        Stat { mode: (f.mode & S_IFMT) | bits, ..*f }
+    }
+
+    #[test]
+    fn a_plain_chmod_needs_no_record() {
+        let mut db = Db::new();
+        let root = Creds::new(0, 0, vec![]);
+        let f = file(8, S_IFREG | 0o600);
+        assert_eq!(db.chmod(&MAP, &root, &f, 0o644).unwrap(), (0o644, 0o644));
+        assert!(db.is_empty());
+        let d = Stat { mode: S_IFDIR | 0o700, ..file(9, 0) };
+        assert_eq!(db.chmod(&MAP, &root, &d, 0o755).unwrap(), (0o755, 0o755));
+        assert!(db.is_empty());
+    }
+
+    #[test]
+    fn an_unseen_chmod_ends_a_recorded_mode() {
+        let mut db = Db::new();
+        let root = Creds::new(0, 0, vec![]);
+        // Forced bits: the real file stays the real user's to read and write.
+        let f = file(10, S_IFREG | 0o644);
+        let (host, view) = db.chmod(&MAP, &root, &f, 0o444).unwrap();
+        assert_eq!((host, view), (0o1644, 0o444));
+        let f = with_bits(&f, host);
+        assert_eq!(db.view(&MAP, &f).mode, S_IFREG | 0o444);
+        // `chmod u+w` from 0444 is a plain 0644, which the filter lets through: the real
+        // file had 0644 already, but loses the mark.
+        assert_eq!(db.view(&MAP, &with_bits(&f, 0o644)).mode, S_IFREG | 0o644);
+        // A directory's search bit is forced too.
+        let d = Stat { mode: S_IFDIR | 0o755, ..file(11, 0) };
+        assert_eq!(db.chmod(&MAP, &root, &d, 0o600).unwrap(), (0o1700, 0o600));
+    }
+
+    #[test]
+    fn a_write_that_clears_set_id_bits_keeps_the_views() {
+        let mut db = Db::new();
+        let root = Creds::new(0, 0, vec![]);
+        let f = file(12, S_IFREG | 0o755);
+        let (host, _) = db.chmod(&MAP, &root, &f, 0o6755).unwrap();
+        assert_eq!(host, 0o7755);
+        // The kernel clears the real user's set-ID bits on a write; root's stay.
+        assert_eq!(db.view(&MAP, &with_bits(&f, 0o1755)).mode, S_IFREG | 0o6755);
+        // A set-group-ID bit the kernel dropped at the chmod (not the real user's group).
+        assert_eq!(db.view(&MAP, &with_bits(&f, 0o5755)).mode, S_IFREG | 0o6755);
+        // Any unseen chmod clears the mark.
+        assert_eq!(db.view(&MAP, &with_bits(&f, 0o755)).mode, S_IFREG | 0o755);
+    }
+
+    #[test]
+    fn a_chown_that_clears_set_id_bits_holds_until_the_real_file_changes() {
+        let mut db = Db::new();
+        let root = Creds::new(0, 0, vec![]);
+        // Made set-user-ID for real (an unprivileged user may), then chowned in the view.
+        let f = file(13, S_IFREG | 0o4755);
+        db.chown(&MAP, &root, &f, 5, 5).unwrap();
+        assert_eq!(db.view(&MAP, &f).mode, S_IFREG | 0o755);
+        assert_eq!(db.view(&MAP, &with_bits(&f, 0o700)).mode, S_IFREG | 0o700);
+        assert_eq!(db.view(&MAP, &with_bits(&f, 0o700)).uid, 5);
+    }
+
+    #[test]
+    fn a_refused_host_chmod_is_recorded_against_the_bits_the_file_kept() {
+        let mut db = Db::new();
+        let root = Creds::new(0, 0, vec![]);
+        let mut f = file(14, S_IFREG | 0o644);
+        f.uid = 7;
+        let (_, view) = db.chmod(&MAP, &root, &f, 0o600).unwrap();
+        db.chmod_refused(f.key(), view, 0o644);
+        assert_eq!(db.view(&MAP, &f).mode, S_IFREG | 0o600);
     }
 
     #[test]
@@ -302,7 +421,8 @@ mod tests {
         let root = Creds::new(0, 0, vec![]);
         let f = file(7, S_IFREG | 0o644);
         db.chown(&MAP, &root, &f, 5, 5).unwrap();
-        db.chmod(&MAP, &root, &f, 0o640).unwrap();
+        let (host, _) = db.chmod(&MAP, &root, &f, 0o640).unwrap();
+        let f = with_bits(&f, host);
         // Root: read and write, no execute without an x bit.
         assert_eq!(db.access(&MAP, &root, &f, 6, false), Ok(()));
         assert_eq!(db.access(&MAP, &root, &f, 1, false), Err(Errno::EACCES));
@@ -331,7 +451,7 @@ mod tests {
     fn device_nodes_and_their_last_link() {
         let mut db = Db::new();
         let root = Creds::new(0, 0, vec![]);
-        let p = file(5, S_IFREG | 0o600);
+        let p = file(5, S_IFREG | 0o1600);
         db.mknod(&MAP, &root, &p, S_IFCHR | 0o666, 0x103);
         let v = db.view(&MAP, &p);
         assert_eq!((v.mode, v.rdev, v.uid), (S_IFCHR | 0o666, 0x103, 0));
@@ -343,6 +463,15 @@ mod tests {
         assert!(db.get(&p.key()).is_some());
         db.unlinked(&p);
         assert!(db.is_empty() && !db.has_nodes());
+    }
+
+    #[test]
+    fn an_unseen_chmod_of_a_placeholder_shows() {
+        let mut db = Db::new();
+        let root = Creds::new(0, 0, vec![]);
+        let p = file(15, S_IFREG | 0o1600);
+        db.mknod(&MAP, &root, &p, S_IFBLK | 0o660, 0x801);
+        assert_eq!(db.view(&MAP, &with_bits(&p, 0o600)).mode, S_IFBLK | 0o600);
     }
 
     #[test]

@@ -2,19 +2,21 @@
 //! by a line with the count and a checksum so a truncated or edited file is refused whole.
 //!
 //! ```text
-//! viewos-fakeroot-state 1
-//! <dev> <ino> <uid|-> <gid|-> <mode in octal|-> <c:RDEV|b:RDEV|->
+//! viewos-fakeroot-state 2
+//! <dev> <ino> <uid|-> <gid|-> <MODE/REAL in octal|-> <c:RDEV|b:RDEV|->
 //! ...
 //! end <entries> <FNV-1a 64 of every byte before this line, 16 hex digits>
 //! ```
-//! Numbers are decimal except the mode (octal) and device numbers (hex).
+//! Numbers are decimal except modes (octal) and device numbers (hex). `MODE/REAL`: the
+//! view's permission bits and the real file's when they were recorded (see
+//! [`crate::Entry::real`]). Format 1 had no `/REAL`; its files are refused with a note.
 
 use std::fmt;
 
 use crate::stat::{S_IFBLK, S_IFCHR};
 use crate::{Db, Entry, FileKey};
 
-const MAGIC: &str = "viewos-fakeroot-state 1";
+const MAGIC: &str = "viewos-fakeroot-state 2";
 
 /// Why a state file was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,7 +41,7 @@ pub fn save(db: &Db) -> Vec<u8> {
     let mut out = format!("{MAGIC}\n");
     let opt = |v: Option<u32>| v.map_or("-".to_string(), |v| v.to_string());
     for (k, e) in db.iter() {
-        let mode = e.mode.map_or("-".to_string(), |m| format!("{m:o}"));
+        let mode = e.mode.map_or("-".to_string(), |m| format!("{m:o}/{:o}", e.real));
         let node = match e.node {
             Some((t, rdev)) if t == S_IFCHR => format!("c:{rdev:x}"),
             Some((t, rdev)) if t == S_IFBLK => format!("b:{rdev:x}"),
@@ -56,8 +58,11 @@ pub fn save(db: &Db) -> Vec<u8> {
 pub fn load(data: &[u8]) -> Result<Db, StateError> {
     let whole = |what: &str| StateError { line: 0, what: what.to_string() };
     let text = std::str::from_utf8(data).map_err(|_| whole("not a viewos fakeroot state file (not text)"))?;
+    if text.starts_with("viewos-fakeroot-state 1\n") {
+        return Err(whole("written by an older viewos (format 1); run that pipeline again from the start"));
+    }
     if !text.starts_with(&format!("{MAGIC}\n")) {
-        return Err(whole("not a viewos fakeroot state file (no 'viewos-fakeroot-state 1' header)"));
+        return Err(whole("not a viewos fakeroot state file (no 'viewos-fakeroot-state 2' header)"));
     }
     let body_end = text.trim_end_matches('\n').rfind('\n').ok_or_else(|| whole("truncated: no end line"))? + 1;
     let (body, tail) = text.split_at(body_end);
@@ -86,11 +91,12 @@ pub fn load(data: &[u8]) -> Result<Db, StateError> {
             if s == "-" { Ok(None) } else { s.parse::<u32>().map(Some).map_err(|_| bad(no, format!("bad {what} {s:?}"))) }
         };
         let key = FileKey { dev: num(dev, "device")?, ino: num(ino, "inode")? };
-        let mode = if *mode == "-" {
-            None
+        let octal = |s: &str| u32::from_str_radix(s, 8).ok().filter(|&m| m <= 0o7777 && format!("{m:o}") == s);
+        let (mode, real) = if *mode == "-" {
+            (None, 0)
         } else {
-            match u32::from_str_radix(mode, 8) {
-                Ok(m) if m <= 0o7777 => Some(m),
+            match mode.split_once('/').map(|(m, r)| (octal(m), octal(r))) {
+                Some((Some(m), Some(r))) => (Some(m), r),
                 _ => return Err(bad(no, format!("bad mode {mode:?}"))),
             }
         };
@@ -105,7 +111,7 @@ pub fn load(data: &[u8]) -> Result<Db, StateError> {
         if db.get(&key).is_some() {
             return Err(bad(no, format!("file {} {} listed twice", key.dev, key.ino)));
         }
-        db.set(key, Entry { uid: id(uid, "uid")?, gid: id(gid, "gid")?, mode, node });
+        db.set(key, Entry { uid: id(uid, "uid")?, gid: id(gid, "gid")?, mode, real, node });
         n += 1;
     }
     if n != count {
@@ -125,10 +131,13 @@ mod tests {
             any::<u64>(),
             proptest::option::of(any::<u32>()),
             proptest::option::of(any::<u32>()),
-            proptest::option::of(0u32..=0o7777),
+            proptest::option::of((0u32..=0o7777, 0u32..=0o7777)),
             proptest::option::of((prop_oneof![Just(S_IFCHR), Just(S_IFBLK)], any::<u64>())),
         )
-            .prop_map(|(dev, ino, uid, gid, mode, node)| (FileKey { dev, ino }, Entry { uid, gid, mode, node }))
+            .prop_map(|(dev, ino, uid, gid, mode, node)| {
+                let (mode, real) = mode.map_or((None, 0), |(m, r)| (Some(m), r));
+                (FileKey { dev, ino }, Entry { uid, gid, mode, real, node })
+            })
     }
 
     proptest! {
@@ -159,7 +168,7 @@ mod tests {
         #[test]
         fn garbage_never_panics(data in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = load(&data);
-            let mut d = b"viewos-fakeroot-state 1\n".to_vec();
+            let mut d = b"viewos-fakeroot-state 2\n".to_vec();
             d.extend_from_slice(&data);
             let _ = load(&d);
         }
@@ -169,7 +178,9 @@ mod tests {
     fn foreign_files_get_a_clear_error() {
         let e = load(b"0 1 2 3\n").unwrap_err();
         assert!(e.to_string().contains("not a viewos fakeroot state file"), "{e}");
-        let e = load(b"viewos-fakeroot-state 1\n1 2 0 0 644 -\n").unwrap_err();
+        let e = load(b"viewos-fakeroot-state 2\n1 2 0 0 644/644 -\n").unwrap_err();
         assert!(e.to_string().contains("end line") || e.to_string().contains("truncated"), "{e}");
+        let e = load(b"viewos-fakeroot-state 1\n1 2 0 0 644 -\nend 1 0000000000000000\n").unwrap_err();
+        assert!(e.to_string().contains("older viewos"), "{e}");
     }
 }

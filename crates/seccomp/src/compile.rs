@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use viewos_abi::Abi;
 
 use crate::bpf::*;
-use crate::{Policy, SeccompData};
+use crate::{Policy, SeccompData, Test};
 
 /// Why a policy has no filter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,16 +62,26 @@ pub fn compile(policy: &Policy) -> Result<Vec<SockFilter>, CompileError> {
     let mut placeholders = BTreeMap::new();
     for (i, (&nr, split)) in policy.splits.iter().enumerate() {
         let base = policy.syscalls.get(&nr).copied().unwrap_or(policy.default).ret_value();
-        let (low, high) = (split.mask as u32, (split.mask >> 32) as u32);
         let offset = SeccompData::arg_offset(usize::from(split.arg));
         let hit = Target::Ret(split.when_set.ret_value());
-        // ld low; jset low_mask -> hit; ld high; jset high_mask -> hit; base (emitted back to
-        // front; a zero half is not tested).
         let mut next = Target::Ret(base);
-        for (half, word_offset) in [(high, offset + 4), (low, offset)] {
-            if half != 0 {
-                e.jump(BPF_JSET, half, hit, next);
-                next = Target::At(e.push(SockFilter::stmt(BPF_LD | BPF_W | BPF_ABS, word_offset)));
+        match split.test {
+            Test::AnySet(mask) => {
+                // ld low; jset low_mask -> hit; ld high; jset high_mask -> hit; base (emitted
+                // back to front; a zero half is not tested).
+                let (low, high) = (mask as u32, (mask >> 32) as u32);
+                for (half, word_offset) in [(high, offset + 4), (low, offset)] {
+                    if half != 0 {
+                        e.jump(BPF_JSET, half, hit, next);
+                        next = Target::At(e.push(SockFilter::stmt(BPF_LD | BPF_W | BPF_ABS, word_offset)));
+                    }
+                }
+            }
+            Test::LowEq { mask, value } => {
+                // ld low; and mask; jeq value -> hit; base.
+                e.jump(BPF_JEQ, value, hit, next);
+                e.push(SockFilter::stmt(BPF_ALU | BPF_AND | BPF_K, mask));
+                next = Target::At(e.push(SockFilter::stmt(BPF_LD | BPF_W | BPF_ABS, offset)));
             }
         }
         let block = match next {

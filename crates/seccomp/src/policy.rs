@@ -102,15 +102,36 @@ pub struct Policy {
     pub splits: BTreeMap<u32, Split>,
 }
 
-/// An action that depends on bits of one argument: `when_set` if `args[arg]` has any bit
-/// of `mask` set (a flag, or with `u64::MAX` a non-NULL pointer), otherwise the number's
-/// own action. Registers are copied at syscall entry, so a guest cannot change them after
-/// the filter looked.
+/// An action that depends on one argument: `when_set` if `args[arg]` passes `test`,
+/// otherwise the number's own action. Registers are copied at syscall entry, so a guest
+/// cannot change them after the filter looked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Split {
     pub arg: u8,
-    pub mask: u64,
+    pub test: Test,
     pub when_set: Action,
+}
+
+/// What a [`Split`] asks of its argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Test {
+    /// Any bit of the mask set in the 64-bit argument (a flag, or with `u64::MAX` a
+    /// non-NULL pointer).
+    AnySet(u64),
+    /// The argument's low 32 bits, masked, equal to `value` (a mode, whose type is 32
+    /// bits or narrower: the kernel ignores the high half).
+    LowEq { mask: u32, value: u32 },
+}
+
+impl Test {
+    /// Whether argument value `a` passes.
+    #[must_use]
+    pub fn hit(self, a: u64) -> bool {
+        match self {
+            Test::AnySet(mask) => a & mask != 0,
+            Test::LowEq { mask, value } => a as u32 & mask == value,
+        }
+    }
 }
 
 impl Policy {
@@ -139,7 +160,7 @@ impl Policy {
                     self.x32
                 } else {
                     match self.splits.get(&nr) {
-                        Some(s) if data.args.get(usize::from(s.arg)).is_some_and(|&a| a & s.mask != 0) => s.when_set,
+                        Some(s) if data.args.get(usize::from(s.arg)).is_some_and(|&a| s.test.hit(a)) => s.when_set,
                         _ => self.syscalls.get(&nr).copied().unwrap_or(self.default),
                     }
                 }

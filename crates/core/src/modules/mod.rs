@@ -22,7 +22,7 @@ mod intercept;
 pub(crate) mod pathview;
 mod uname;
 
-pub use fakeroot::{FakeHost, Fakeroot, PATH_CALLS as FAKEROOT_PATH_CALLS};
+pub use fakeroot::{FakeHost, Fakeroot, path_calls as fakeroot_path_calls};
 pub use guard::Guard;
 pub use intercept::Intercept;
 pub use pathview::{Host, PathView};

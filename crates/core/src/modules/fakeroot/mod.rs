@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use viewos_abi::x86_64::nr;
 use viewos_abi::{Errno, GuestAddr, Sysno, Syscall, SyscallArgs};
 use viewos_abi::x86_64::flags::{O_CLOEXEC, O_DIRECTORY, O_PATH, O_WRONLY};
-use viewos_fakeroot::{Creds, Db, Mapping, S_IFBLK, S_IFCHR, S_IFMT, Stat, StatLayout, state};
+use viewos_fakeroot::{Creds, Db, Mapping, S_IFBLK, S_IFCHR, S_IFMT, S_IFREG, Stat, StatLayout, state};
 
 use crate::dispatch::{Adjusted, Ctx, Disposition, Module, Need};
 use crate::hostop::{HostOp, HostTarget, Listing, Outcome};
@@ -42,7 +42,7 @@ pub trait FakeHost: Send {
 }
 
 /// The path calls the fakeroot needs the monitor to make (the path view traps them).
-pub const PATH_CALLS: [u32; 21] = [
+const PATH_CALLS: [u32; 21] = [
     nr::ACCESS,
     nr::FACCESSAT,
     nr::FACCESSAT2,
@@ -66,6 +66,33 @@ pub const PATH_CALLS: [u32; 21] = [
     nr::RENAMEAT2,
 ];
 
+/// A chmod to a mode with no set-user-ID, set-group-ID or sticky bit that leaves the
+/// owner read and write permission: the real file can simply have it, and the view shows
+/// the real mode of a file whose recorded mode the real file no longer matches (see
+/// [`viewos_fakeroot::Entry::real`]). The filter lets such a call through unstopped.
+const PLAIN_MODE: (u32, u32) = (0o7600, 0o600);
+
+/// The need for a chmod-family call whose mode is argument `arg`, in a view whose first
+/// identity is `privileged` (root's). A virtual non-root user may not chmod another
+/// user's file, which only the monitor knows: all its chmods are trapped.
+fn chmod_need(arg: u8, privileged: bool) -> Need {
+    if privileged { Need::DecideUnlessEq { arg, mask: PLAIN_MODE.0, value: PLAIN_MODE.1 } } else { Need::Decide }
+}
+
+/// The path calls the fakeroot of first identity `uid` needs the monitor to make, with
+/// their needs (for [`crate::modules::PathView::only`]).
+pub fn path_calls(uid: u32) -> Vec<(u32, Need)> {
+    let privileged = uid == 0;
+    PATH_CALLS
+        .iter()
+        .map(|&n| match n {
+            nr::CHMOD => (n, chmod_need(1, privileged)),
+            nr::FCHMODAT | nr::FCHMODAT2 => (n, chmod_need(2, privileged)),
+            _ => (n, Need::Decide),
+        })
+        .collect()
+}
+
 /// The calls that read a thread's credentials (the ones that change them are
 /// [`SET_ID_CALLS`]); all of them are answered from the virtual credentials.
 const GET_ID_CALLS: [u32; 8] = [
@@ -83,6 +110,9 @@ fn is_identity(n: u32) -> bool {
     GET_ID_CALLS.contains(&n) || SET_ID_CALLS.contains(&n)
 }
 
+/// A device node's placeholder on the host: its owner's read and write, and `S_ISVTX`,
+/// which no chmod the filter lets through keeps (see [`viewos_fakeroot::Entry::real`]).
+const PLACEHOLDER_MODE: u32 = 0o1600;
 const S_ISUID: u32 = 0o4000;
 const S_ISGID: u32 = 0o2000;
 const S_IXGRP: u32 = 0o0010;
@@ -104,7 +134,8 @@ enum Step {
     Show(StatLayout),
     Chown { uid: u32, gid: u32 },
     Chmod { at: HostTarget, mode: u32, nofollow: bool },
-    ChmodReal { key: viewos_fakeroot::FileKey, before: Option<viewos_fakeroot::Entry> },
+    /// The host chmod of a file with real permission bits `was`, for view mode `mode`.
+    ChmodReal { key: viewos_fakeroot::FileKey, before: Option<viewos_fakeroot::Entry>, mode: u32, was: u32 },
     /// Identified what a removal (unlink, rmdir, rename over) takes away; `op` next.
     Remove { op: HostOp },
     Removed { before: Option<Stat> },
@@ -310,9 +341,10 @@ impl Module for Fakeroot {
 
     fn interest(&self) -> Vec<(Sysno, Need)> {
         let mut v: Vec<(Sysno, Need)> = GET_ID_CALLS.into_iter().chain(SET_ID_CALLS).map(|n| (Sysno(n), Need::Decide)).collect();
-        for n in [nr::FSTAT, nr::FCHOWN, nr::FCHMOD, nr::GETDENTS, nr::GETDENTS64] {
+        for n in [nr::FSTAT, nr::FCHOWN, nr::GETDENTS, nr::GETDENTS64] {
             v.push((Sysno(n), Need::Decide));
         }
+        v.push((Sysno(nr::FCHMOD), chmod_need(1, self.map.uid == 0)));
         // /proc/<pid>/status is opened by path, for reading only, and is no directory:
         // opens for writing (all that tar x or cp make), of directories (find, ls, chown -R)
         // and O_PATH opens are not stopped.
@@ -409,7 +441,7 @@ impl Module for Fakeroot {
                     return Adjusted::Refuse(Errno::EPERM);
                 }
                 let s = Step::Mknod { at: at.clone(), mode: (*mode & S_IFMT) | (*mode & !*umask & 0o7777), rdev: *dev };
-                *op = HostOp::Mknod { at: at.clone(), mode: 0o100600, dev: 0, umask: 0 };
+                *op = HostOp::Mknod { at: at.clone(), mode: S_IFREG | PLACEHOLDER_MODE, dev: 0, umask: 0 };
                 s
             }
             HostOp::Getdents { edit, .. } => {
@@ -454,21 +486,24 @@ impl Module for Fakeroot {
                         None
                     }
                     // The file already has the bits it needs on the host.
-                    Ok(real_mode) if real.mode & 0o7777 == real_mode => {
+                    Ok((real_mode, _)) if real.mode & 0o7777 == real_mode => {
                         o.result = Ok(0);
                         None
                     }
-                    Ok(real_mode) => {
-                        self.steps.insert(tid, Step::ChmodReal { key: real.key(), before });
+                    Ok((real_mode, mode)) => {
+                        self.steps.insert(tid, Step::ChmodReal { key: real.key(), before, mode, was: real.mode & 0o7777 });
                         Some(HostOp::Chmod { at, mode: real_mode, nofollow })
                     }
                 }
             }
-            Step::ChmodReal { key, before } => {
+            Step::ChmodReal { key, before, mode, was } => {
                 match o.result {
                     Ok(_) => {}
                     // Not the real user's file: root could, and the view says it did.
-                    Err(Errno::EPERM) => o.result = Ok(0),
+                    Err(Errno::EPERM) => {
+                        self.db.chmod_refused(key, mode, was);
+                        o.result = Ok(0);
+                    }
                     Err(_) => self.db.set(key, before.unwrap_or_default()),
                 }
                 None

@@ -8,7 +8,7 @@ use viewos_abi::{Errno, Sysno, Syscall, SyscallArgs};
 use viewos_fakeroot::{Db, Mapping, Stat, StatLayout};
 use viewos_path::{Fs, HostPath, Kind, View};
 
-use super::{FakeHost, Fakeroot, PATH_CALLS};
+use super::{FakeHost, Fakeroot, path_calls};
 use crate::dispatch::{Disposition, Monitor, Nanos};
 use crate::hostop::{HostOp, Outcome};
 use crate::mem::{FakeMem, GuestMem};
@@ -112,7 +112,7 @@ fn world(map: Mapping) -> World {
         d.add("/w/su", S_IFREG | 0o755);
     }
     let fr = Fakeroot::new(map, Db::new(), Box::new(Exe(disk.clone(), "/w/su")));
-    let pv = PathView::only(View::new(HostPath::root()), Box::new(DiskHost(disk.clone())), &PATH_CALLS);
+    let pv = PathView::only(View::new(HostPath::root()), Box::new(DiskHost(disk.clone())), &path_calls(map.uid));
     let mut m = Monitor::new(vec![Box::new(fr), Box::new(pv)]);
     m.on_spawn(Tid(1), FsState { cwd: b"/w".to_vec(), ..FsState::default() });
     World { m, disk, fd3: "/w/f".into(), made: Vec::new() }
@@ -247,8 +247,9 @@ fn chmod_records_the_whole_mode_and_keeps_the_file_usable() {
     let mut w = world(ROOT);
     assert_eq!(w.path_call(1, nr::CHMOD, "/w/f", [0o4000, 0, 0, 0, 0]), Ok(0));
     assert_eq!(w.stat("/w/f").mode, S_IFREG | 0o4000);
-    // The real file stays readable and writable by its real owner.
-    assert_eq!(w.disk.lock().unwrap().stat("/w/f").unwrap().mode, S_IFREG | 0o600);
+    // The real file stays readable and writable by its real owner, and has the mark of a
+    // recorded mode (which no chmod the filter lets through keeps).
+    assert_eq!(w.disk.lock().unwrap().stat("/w/f").unwrap().mode, S_IFREG | 0o5600);
     // fchmod through fd 3 (the same file).
     let mut mem = FakeMem::new();
     assert_eq!(w.call(1, nr::FCHMOD, [3, 0o751, 0, 0, 0, 0], &mut mem), Ok(0));
@@ -260,7 +261,7 @@ fn device_nodes_are_placeholders_and_need_root() {
     let mut w = world(ROOT);
     assert_eq!(w.path_call(1, nr::MKNOD, "/w/null", [u64::from(S_IFCHR | 0o666), 0x103, 0, 0, 0]), Ok(0));
     let real = w.disk.lock().unwrap().stat("/w/null").unwrap();
-    assert_eq!(real.mode, S_IFREG | 0o600);
+    assert_eq!(real.mode, S_IFREG | 0o1600);
     let s = w.stat("/w/null");
     // umask 022 applied, as the kernel does.
     assert_eq!((s.mode, s.rdev, s.uid), (S_IFCHR | 0o644, 0x103, 0));
@@ -326,4 +327,22 @@ fn state_survives_a_save() {
     assert_eq!(*name, "fakeroot");
     let db = viewos_fakeroot::state::load(bytes).unwrap();
     assert_eq!(db.len(), 1);
+}
+
+#[test]
+fn plain_chmods_are_not_trapped_for_a_root_identity() {
+    use crate::dispatch::Need;
+    let plain = Need::DecideUnlessEq { arg: 1, mask: 0o7600, value: 0o600 };
+    let root = world(ROOT).m.interest();
+    assert_eq!(root.get(&Sysno(nr::FCHMOD)), Some(&plain));
+    assert_eq!(root.get(&Sysno(nr::CHMOD)), Some(&plain));
+    let at = Need::DecideUnlessEq { arg: 2, mask: 0o7600, value: 0o600 };
+    assert_eq!(root.get(&Sysno(nr::FCHMODAT)), Some(&at));
+    assert_eq!(root.get(&Sysno(nr::FCHMODAT2)), Some(&at));
+    assert_eq!(root.get(&Sysno(nr::FCHOWN)), Some(&Need::Decide));
+    // A virtual non-root user may not chmod another's file: every chmod is the monitor's.
+    let user = world(Mapping { uid: 1000, gid: 1000, ..ROOT }).m.interest();
+    for n in [nr::FCHMOD, nr::CHMOD, nr::FCHMODAT, nr::FCHMODAT2] {
+        assert_eq!(user.get(&Sysno(n)), Some(&Need::Decide), "{n}");
+    }
 }

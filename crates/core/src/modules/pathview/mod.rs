@@ -124,8 +124,8 @@ pub struct PathView {
     lexical: std::cell::Cell<bool>,
     /// `phantom_mounts` of each view (by its root on the host), found once.
     phantoms: std::cell::RefCell<BTreeMap<Vec<u8>, Vec<(GuestPath, Vec<u8>, u8)>>>,
-    /// Only these path calls (see [`PathView::only`]).
-    only: Option<Vec<u32>>,
+    /// Only these path calls, each with the need it is trapped with (see [`PathView::only`]).
+    only: Option<Vec<(u32, Need)>>,
     /// Opens of `/proc/PID/maps` being read for an edited copy: whether close-on-exec.
     maps: std::cell::RefCell<BTreeMap<Tid, bool>>,
     /// A `bind` to a path of the monitor's own filesystems in flight: that host path.
@@ -149,20 +149,27 @@ impl PathView {
         }
     }
 
-    /// A path view that traps only the path calls `calls` (and what keeps the guest's cwd
-    /// and umask), for a view that changes nothing in the namespace (the identity view)
-    /// but whose other modules need those calls made by the monitor on host paths (the
-    /// fakeroot changes what the stat family shows and what chown/chmod/mknod do).
-    pub fn only(view: View, host: Box<dyn Host>, calls: &[u32]) -> PathView {
+    /// A path view that traps only the path calls `calls`, each with its need (`Decide`,
+    /// or a condition under which the call needs no monitor: see [`Need`]), and what keeps
+    /// the guest's cwd and umask; for a view that changes nothing in the namespace (the
+    /// identity view) but whose other modules need those calls made by the monitor on host
+    /// paths (the fakeroot changes what the stat family shows and what chown/chmod/mknod do).
+    pub fn only(view: View, host: Box<dyn Host>, calls: &[(u32, Need)]) -> PathView {
         let mut pv = PathView::new(view, host);
         let mut v = calls.to_vec();
-        v.push(nr::CHDIR);
+        v.push((nr::CHDIR, Need::Control));
         pv.only = Some(v);
         pv
     }
 
     fn wants(&self, n: u32) -> bool {
-        self.only.as_ref().is_none_or(|v| v.contains(&n))
+        self.only.as_ref().is_none_or(|v| v.iter().any(|(m, _)| *m == n))
+    }
+
+    /// The need an identity view has for call `n` when it is not the usual one.
+    fn only_need(&self, n: u32) -> Option<Need> {
+        let (_, need) = self.only.as_ref()?.iter().find(|(m, _)| *m == n)?;
+        matches!(need, Need::DecideIfClear { .. } | Need::DecideUnlessEq { .. }).then_some(*need)
     }
 
     /// The guest path of an open directory, for a dirfd or `fchdir`.
@@ -708,6 +715,7 @@ impl PathView {
                     !matches!(need, Need::Refuse(_))
                         && (self.wants(n.0) || matches!(n.0, nr::GETCWD | nr::UMASK | nr::FCHDIR) || changes_creds(n.0))
                 })
+                .map(|(n, need)| (n, self.only_need(n.0).unwrap_or(need)))
                 .collect();
             v.push((Sysno(nr::IO_URING_SETUP), Need::Refuse(Errno::ENOSYS)));
             return v;
