@@ -64,6 +64,11 @@ pub(crate) fn guest_file(tid: i32, fd: i32) -> Result<OwnedFd, Errno> {
 /// An `O_PATH` fd of the target (of a final symlink itself with `nofollow`); for a
 /// guest's fd (`/proc/TID/fd/N`), that open file itself (`pre`, if it was reached already).
 fn path_fd(at: &HostTarget, nofollow: bool, pre: &mut Option<OwnedFd>) -> Result<OwnedFd, Errno> {
+    let flags = libc::O_PATH | libc::O_CLOEXEC | if nofollow { libc::O_NOFOLLOW } else { 0 };
+    if let Some((tid, fd, name)) = at.under_guest_fd() {
+        let dir = guest_file(tid, fd)?;
+        return sys::openat2(dir.as_raw_fd(), name, flags as u64, 0, RESOLVE_NO_SYMLINKS).map_err(errno);
+    }
     if at.magic
         && let Some((tid, fd)) = proc_fd(&at.path)
     {
@@ -72,12 +77,25 @@ fn path_fd(at: &HostTarget, nofollow: bool, pre: &mut Option<OwnedFd>) -> Result
             None => guest_file(tid, fd),
         };
     }
-    let flags = libc::O_PATH | libc::O_CLOEXEC | if nofollow { libc::O_NOFOLLOW } else { 0 };
     sys::openat2(libc::AT_FDCWD, &at.path, flags as u64, 0, resolve_of(at)).map_err(errno)
 }
 
 /// An `O_PATH` fd of the target's parent directory, and the final name.
 fn parent_fd(at: &HostTarget) -> Result<(OwnedFd, Vec<u8>), Errno> {
+    if let Some((tid, fd, rest)) = at.under_guest_fd() {
+        // The guest's directory itself for a single name (a trailing `/` kept for the
+        // kernel to check), else the directory part under it.
+        let guest_dir = guest_file(tid, fd)?;
+        let trimmed = rest.len() - rest.iter().rev().take_while(|&&b| b == b'/').count();
+        return match rest[..trimmed].iter().rposition(|&b| b == b'/') {
+            None => Ok((guest_dir, rest.to_vec())),
+            Some(slash) => {
+                let flags = (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
+                let dir = sys::openat2(guest_dir.as_raw_fd(), &rest[..slash], flags, 0, RESOLVE_NO_SYMLINKS).map_err(errno)?;
+                Ok((dir, rest[slash + 1..].to_vec()))
+            }
+        };
+    }
     let (dir, name) = at.split().ok_or(Errno::EBUSY)?;
     let fd = sys::openat2(libc::AT_FDCWD, dir, (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64, 0, resolve_of(at)).map_err(errno)?;
     Ok((fd, name.to_vec()))
@@ -219,6 +237,16 @@ fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) -> Res
     }
     match op {
         HostOp::Stat { at, nofollow, .. } | HostOp::Identify { at, nofollow } => {
+            // A single name under a guest's directory, not followed: one fstatat (no
+            // symlink on the way to refuse).
+            if *nofollow
+                && let Some((tid, fd, name)) = at.under_guest_fd()
+                && !name.contains(&b'/')
+            {
+                let dir = guest_file(tid, fd)?;
+                *out = sys::fstatat_bytes(dir.as_raw_fd(), name, libc::AT_SYMLINK_NOFOLLOW).map_err(errno)?.to_vec();
+                return Ok(0);
+            }
             let fd = path_fd(at, *nofollow, &mut pre)?;
             *out = sys::fstat_bytes(fd.as_raw_fd()).map_err(errno)?.to_vec();
             Ok(0)

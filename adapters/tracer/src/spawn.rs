@@ -83,7 +83,11 @@ pub fn spawn(path: &Path, argv: &[OsString], filter: &[u8], listener: bool, cwd:
     p_argv.push(std::ptr::null());
     let not_found = format!("viewos: {}: ", path.display()).into_bytes();
     let prog = libc::sock_fprog { len: (filter.len() / 8) as u16, filter: filter.as_ptr() as *mut libc::sock_filter };
-    let flags = if listener { sys::FILTER_FLAG_NEW_LISTENER } else { 0 };
+    // A signal that interrupts a notified call after the monitor took it would make the
+    // guest restart it: a mkdir or rename the monitor already made would then fail (EEXIST,
+    // ENOENT), a chown be recorded twice. With WAIT_KILLABLE_RECV the guest waits for the
+    // answer (SIGKILL still ends it); kernels before 5.19 refuse the flag and go without.
+    let flags = if listener { sys::FILTER_FLAG_NEW_LISTENER | sys::FILTER_FLAG_WAIT_KILLABLE_RECV } else { 0 };
 
     let mut go = [0i32; 2];
     // SAFETY: `go` is a valid two-int array.
@@ -167,11 +171,15 @@ unsafe fn child(plan: &Plan<'_>) -> ! {
         if prog.len > 0 && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
             libc::_exit(125);
         }
-        let fd = if prog.len > 0 {
+        let mut fd = if prog.len > 0 {
             libc::syscall(libc::SYS_seccomp, sys::SECCOMP_SET_MODE_FILTER, flags, prog as *const libc::sock_fprog)
         } else {
             0
         };
+        if fd < 0 && *libc::__errno_location() == libc::EINVAL && flags & sys::FILTER_FLAG_WAIT_KILLABLE_RECV != 0 {
+            let flags = flags & !sys::FILTER_FLAG_WAIT_KILLABLE_RECV;
+            fd = libc::syscall(libc::SYS_seccomp, sys::SECCOMP_SET_MODE_FILTER, flags, prog as *const libc::sock_fprog);
+        }
         if fd < 0 {
             let msg = b"viewos: cannot install the seccomp filter\n";
             libc::write(2, msg.as_ptr().cast(), msg.len());

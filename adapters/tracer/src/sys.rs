@@ -39,6 +39,9 @@ pub const NOTIF_SET_FLAGS: libc::c_ulong = 0x4008_2104;
 pub const NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
 pub const USER_NOTIF_FLAG_CONTINUE: u32 = 1;
 pub const FILTER_FLAG_NEW_LISTENER: libc::c_ulong = 1 << 3;
+/// Once the monitor has received a notification, the guest's wait for the answer ends
+/// only by SIGKILL (Linux 5.19+): no signal restarts a call whose work has begun.
+pub const FILTER_FLAG_WAIT_KILLABLE_RECV: libc::c_ulong = 1 << 5;
 pub const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
 
 /// `struct ptrace_syscall_info` (Linux 5.3+), large enough for every op.
@@ -324,6 +327,15 @@ pub fn fstat_bytes(fd: i32) -> io::Result<[u8; 144]> {
     let mut st = [0u8; 144];
     // SAFETY: a 144-byte buffer is `struct stat` on x86-64; the path is a static empty string.
     check(unsafe { libc::syscall(libc::SYS_newfstatat, fd, c"".as_ptr(), st.as_mut_ptr(), libc::AT_EMPTY_PATH) })?;
+    Ok(st)
+}
+
+/// `fstatat(dirfd, name, flags)` as bytes (`struct stat`).
+pub fn fstatat_bytes(dirfd: i32, name: &[u8], flags: i32) -> io::Result<[u8; 144]> {
+    let mut st = [0u8; 144];
+    let p = cstr(name)?;
+    // SAFETY: a 144-byte buffer is `struct stat` on x86-64; `p` is NUL-terminated.
+    check(unsafe { libc::syscall(libc::SYS_newfstatat, dirfd, p.as_ptr(), st.as_mut_ptr(), flags) })?;
     Ok(st)
 }
 

@@ -48,7 +48,10 @@ pub struct HostTarget {
     pub path: Vec<u8>,
     /// The lookup ended on a `/proc` magic link (`/proc/PID/fd/N`, `cwd`, ...) whose object
     /// has no path in the view, for the kernel to follow: the adapter may follow that one
-    /// link (and only `/proc/PID` precedes it, no symlink).
+    /// link (and only `/proc/PID` precedes it, no symlink). Or, in an identity view, a name
+    /// under a guest's open directory, `/proc/TID/fd/N/NAME`: the adapter looks NAME up
+    /// under that directory, refusing symlinks (`ELOOP` makes the monitor decide again,
+    /// in full).
     pub magic: bool,
 }
 
@@ -57,6 +60,12 @@ impl HostTarget {
     /// adapter may reach the open file itself).
     pub fn guest_fd(tid: Tid, fd: i32) -> HostTarget {
         HostTarget { path: format!("/proc/{}/fd/{fd}", tid.0).into_bytes(), magic: true }
+    }
+
+    /// For an identity view's name under a guest's open directory (`/proc/TID/fd/N/NAME`,
+    /// see [`HostTarget::magic`]): the thread, the fd and NAME.
+    pub fn under_guest_fd(&self) -> Option<(i32, i32, &[u8])> {
+        if self.magic { under_fd(&self.path) } else { None }
     }
 
     /// The cwd of thread `tid` (`/proc/TID/cwd`).
@@ -73,6 +82,25 @@ impl HostTarget {
         let dir = if slash == 0 { &p[..1] } else { &p[..slash] };
         Some((dir, &p[slash + 1..]))
     }
+}
+
+/// `/proc/TID/fd/N/NAME` (NAME not empty): the thread, the fd and NAME.
+pub fn under_fd(path: &[u8]) -> Option<(i32, i32, &[u8])> {
+    let rest = path.strip_prefix(b"/proc/")?;
+    let slash = rest.iter().position(|&b| b == b'/')?;
+    let (tid, rest) = (&rest[..slash], rest[slash..].strip_prefix(b"/fd/")?);
+    let slash = rest.iter().position(|&b| b == b'/')?;
+    let (fd, name) = (&rest[..slash], &rest[slash + 1..]);
+    let number = |b: &[u8]| -> Option<i32> {
+        if b.is_empty() || b.len() > 9 || !b.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(b).ok()?.parse().ok()
+    };
+    if name.is_empty() {
+        return None;
+    }
+    Some((number(tid)?, number(fd)?, name))
 }
 
 /// The ops with exactly one target, binding it to `$at` (one list for every match that

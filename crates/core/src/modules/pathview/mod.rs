@@ -290,6 +290,14 @@ impl PathView {
             }
         }
         let dirfd = a.dirfd.map(|d| args.get(d) as u32 as i32).filter(|&fd| fd != AT_FDCWD);
+        if shortcut
+            && self.only.is_some()
+            && let Some(fd) = dirfd
+            && let Some(at) = Self::under_guest_fd(ctx.tid, fd, &path)
+        {
+            self.lexical.set(true);
+            return Ok(Some(at));
+        }
         let dir = match dirfd {
             Some(fd) if path.first() != Some(&b'/') => Some(self.fd_guest_path(ctx.tid, fd)?),
             _ => None,
@@ -307,6 +315,26 @@ impl PathView {
             Role::Lookup | Role::Remove | Role::Exec => false,
         };
         self.resolve_host(ctx, dir.as_ref(), &path, flags, may_create).map(Some)
+    }
+
+    /// The shortcut of an identity view for a relative path under a dirfd: the name under
+    /// the guest's own open directory, `/proc/TID/fd/N/PATH` (see
+    /// [`HostTarget::magic`]), with no host call to learn the directory's path. The adapter
+    /// looks PATH up under the directory refusing symlinks, as the lexical shortcut does: a
+    /// symlink's target is resolved in full (its `/proc/self` would be the monitor's). The
+    /// guest path stands in as `/proc/TID/fd/N` (an identity view has no mount point but
+    /// `/`). `None`: no shortcut (an empty or absolute path, or `self` or `thread-self`
+    /// first, which under `/proc` would name the monitor).
+    fn under_guest_fd(tid: Tid, fd: i32, path: &[u8]) -> Option<(Vec<u8>, GuestPath)> {
+        let first = path.split(|&b| b == b'/').next()?;
+        if path.is_empty() || path[0] == b'/' || fd < 0 || path.len() >= viewos_path::PATH_MAX || matches!(first, b"self" | b"thread-self") {
+            return None;
+        }
+        let dir = format!("/proc/{}/fd/{fd}", tid.0).into_bytes();
+        let mut host = dir.clone();
+        host.push(b'/');
+        host.extend_from_slice(path);
+        Some((host, GuestPath::new(dir).ok()?))
     }
 
     /// The shortcut for a call the monitor makes itself: a path without `..` whose every
@@ -615,6 +643,11 @@ impl PathView {
 
     /// What the view changes in the listing of the directory open as `fd`, if anything.
     fn listing(&self, ctx: &Ctx<'_>, fd: i32) -> Option<Listing> {
+        // Nothing to hide or add without a hidden path, a phantom mount point or a
+        // filesystem of the monitor's own (no host call to learn the directory).
+        if !self.listings_change() && !is_virtual(self.view.root().as_bytes()) {
+            return None;
+        }
         let dir = self.fd_guest_path(ctx.tid, fd).ok()?;
         let hidden: Vec<Vec<u8>> = self
             .view
@@ -628,6 +661,12 @@ impl PathView {
             return None;
         }
         Some(Listing { hidden, extra, retype: Vec::new() })
+    }
+
+    /// Whether some directory's listing differs from the host's: a hidden path, a phantom
+    /// mount point, or a filesystem of the monitor's own bound in.
+    fn listings_change(&self) -> bool {
+        self.view.hidden().next().is_some() || !self.phantom_mounts().is_empty() || self.view.binds().any(|(_, src)| is_virtual(src.as_bytes()))
     }
 
     /// Whether a copy-on-write mount is in the view.
@@ -766,7 +805,7 @@ impl PathView {
                 v.push((Sysno(n), Need::Decide));
             }
         }
-        if self.view.hidden().next().is_some() || !self.phantom_mounts().is_empty() || self.view.binds().any(|(_, src)| is_virtual(src.as_bytes())) {
+        if self.listings_change() {
             v.push((Sysno(nr::GETDENTS64), Need::Decide));
             v.push((Sysno(nr::GETDENTS), Need::Decide));
         }

@@ -125,9 +125,12 @@ pub type Looked = Option<(Vec<u8>, GuestPath)>;
 impl PathView {
     /// The target of a path argument: what the lookup found, or the object of the dirfd
     /// (`/proc/TID/fd/N`, `/proc/TID/cwd`) for a call that names its dirfd itself.
-    fn target(tid: Tid, looked: &Looked, dirfd: Option<u64>, cwd: &HostTarget) -> HostTarget {
+    fn target(&self, tid: Tid, looked: &Looked, dirfd: Option<u64>, cwd: &HostTarget) -> HostTarget {
         match looked {
-            Some((host, _)) => HostTarget { path: host.clone(), magic: procfs::is_magic(trim_slash(host)) },
+            Some((host, _)) => {
+                let under_fd = self.only.is_some() && crate::hostop::under_fd(host).is_some();
+                HostTarget { path: host.clone(), magic: under_fd || procfs::is_magic(trim_slash(host)) }
+            }
             None => match dirfd.map_or(AT_FDCWD, |d| d as u32 as i32) {
                 AT_FDCWD => cwd.clone(),
                 fd => HostTarget::guest_fd(tid, fd),
@@ -185,8 +188,8 @@ impl PathView {
         let first = looked.first().ok_or(Errno::EFAULT)?;
         // The dirfd of the first path argument of an `*at` call.
         let cwd = self.cwd_target(ctx);
-        let at = |dirfd: usize| Self::target(tid, first, Some(a(dirfd)), &cwd);
-        let plain = || Self::target(tid, first, None, &cwd);
+        let at = |dirfd: usize| self.target(tid, first, Some(a(dirfd)), &cwd);
+        let plain = || self.target(tid, first, None, &cwd);
         let umask = ctx.procs.fs(tid).map_or(0o022, |f| f.umask);
         Ok(match n {
             nr::STAT => HostOp::Stat { at: plain(), nofollow: false, out: a(1) },
@@ -258,7 +261,7 @@ impl PathView {
                     return Err(Errno::EXDEV);
                 }
                 let flags = if n == nr::RENAMEAT2 { a(4) as u32 } else { 0 };
-                HostOp::Rename { from: Self::target(tid, first, None, &cwd), to: Self::target(tid, second, None, &cwd), flags }
+                HostOp::Rename { from: self.target(tid, first, None, &cwd), to: self.target(tid, second, None, &cwd), flags }
             }
             nr::CHMOD => HostOp::Chmod { at: plain(), mode: a(1) as u32 & 0o7777, nofollow: false },
             nr::FCHMODAT => HostOp::Chmod { at: at(0), mode: a(2) as u32 & 0o7777, nofollow: false },
@@ -287,7 +290,7 @@ impl PathView {
                     }
                 }
                 let dirfd = if n == nr::LINKAT { Some(a(2)) } else { None };
-                HostOp::Link { from, to: Self::target(tid, second, dirfd, &cwd) }
+                HostOp::Link { from, to: self.target(tid, second, dirfd, &cwd) }
             }
             nr::SYMLINK | nr::SYMLINKAT => {
                 let target = mem.read_cstr(GuestAddr(a(0)), MAX_CSTR - 1).map_err(Errno::from)?.ok_or(Errno::ENAMETOOLONG)?;
