@@ -13,11 +13,19 @@ use crate::sys;
 pub struct ProcMem {
     tid: i32,
     file: Option<File>,
+    /// Something was read (what a recycled tid would make wrong: see `has_read`).
+    read: bool,
 }
 
 impl ProcMem {
     pub fn new(tid: i32) -> ProcMem {
-        ProcMem { tid, file: None }
+        ProcMem { tid, file: None, read: false }
+    }
+
+    /// Whether anything was read from the guest's memory (then a notified call's decision
+    /// must be checked still to be the thread's: `SECCOMP_IOCTL_NOTIF_ID_VALID`).
+    pub fn has_read(&self) -> bool {
+        self.read
     }
 
     /// The thread whose memory this is.
@@ -27,7 +35,7 @@ impl ProcMem {
 
     /// With a `/proc/TID/mem` file opened earlier for the same address space.
     pub fn with_file(tid: i32, file: Option<File>) -> ProcMem {
-        ProcMem { tid, file }
+        ProcMem { tid, file, read: false }
     }
 
     /// The `/proc/TID/mem` file, if it was opened, for reuse.
@@ -58,6 +66,7 @@ fn unavailable(e: &std::io::Error) -> bool {
 
 impl GuestMem for ProcMem {
     fn read(&mut self, addr: GuestAddr, buf: &mut [u8]) -> Result<(), MemFault> {
+        self.read = true;
         let fault = MemFault { addr };
         match sys::process_vm_read(self.tid, addr.0, buf) {
             Ok(n) if n == buf.len() => Ok(()),

@@ -56,8 +56,12 @@ pub fn serve(shared: Arc<Shared>, fd: i32) {
         let call = Syscall::from_raw(Sysno(n.data.nr as u32), SyscallArgs(n.data.args));
         let mut mem = ProcMem::new(tid);
         let d = decided(&shared, tid, n.id, |mon| mon.on_syscall_enter(shared.now(), Tid(tid), call, &mut mem));
-        // The memory we read may belong to a recycled pid if the thread died meanwhile.
-        if !sys::notif_id_valid(fd, n.id) {
+        // The memory we read may belong to a recycled pid if the thread died meanwhile (a
+        // received call cannot be interrupted otherwise: WAIT_KILLABLE_RECV), and so may
+        // what a host op would reach through the tid. An answer made from the registers
+        // alone needs no check: to a dead thread it goes nowhere.
+        let answer_only = matches!(d, Disposition::Pass { inspect: false } | Disposition::Emulate(_));
+        if (mem.has_read() || !answer_only) && !sys::notif_id_valid(fd, n.id) {
             if matches!(d, Disposition::Block) {
                 shared.notif_parked.lock().expect("parked lock").remove(&tid);
             }
