@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{command_as, is_root, run_as, text, users, viewos};
+use common::{command_as, is_root, python3, run_as, text, users, viewos};
 
 /// A fresh directory under /tmp that `user` may write.
 fn scratch(name: &str, user: Option<u32>) -> PathBuf {
@@ -148,6 +148,42 @@ fn chmods_the_monitor_does_not_see_still_show_as_debian_fakeroot_shows_them() {
         let _ = std::fs::remove_dir_all(&a);
         let _ = std::fs::remove_dir_all(&b);
     }
+}
+
+/// Calls relative to directory fds (fixtures/fakeroot/at_calls.py), which an identity view
+/// makes under the guest's own directory: the same answers as natively as root, symlinks
+/// to /proc/self included (the caller's, not the monitor's).
+#[test]
+fn calls_under_a_dirfd_answer_as_natively_as_root() {
+    let Some(py) = python3() else {
+        eprintln!("skipped: no python3");
+        return;
+    };
+    if !is_root() {
+        eprintln!("skipped: the reference (chown, mknod natively) needs root");
+        return;
+    }
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/fakeroot/at_calls.py");
+    let a = scratch("at-ref", None);
+    let reference = sh_in(None, &a, &["env"], &format!("exec {py} {fixture}"));
+    assert!(reference.status.success(), "native: {}", text(&reference.stderr));
+    let r = text(&reference.stdout);
+    assert!(r.contains("symlink to /proc/self is mine: True") && r.contains("device: ('crw-r--r--', 1, 3)"), "reference:\n{r}");
+    for user in users() {
+        // The identity view, and a path view (`-r /`), which learns each dirfd's path.
+        for opts in [&["-0"][..], &["-0", "-r", "/"]] {
+            let b = scratch("at-view", user);
+            let mut wrapper = vec![viewos()];
+            wrapper.extend_from_slice(opts);
+            let cwd = format!("--cwd={}", b.display());
+            wrapper.extend([cwd.as_str(), "--"]);
+            let ours = sh_in(user, &b, &wrapper, &format!("exec {py} {fixture}"));
+            assert!(ours.status.success(), "viewos {opts:?} as {user:?}: {}", text(&ours.stderr));
+            assert_eq!(text(&ours.stdout), r, "{opts:?} as {user:?}");
+            let _ = std::fs::remove_dir_all(&b);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&a);
 }
 
 #[test]
