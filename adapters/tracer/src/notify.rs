@@ -13,6 +13,10 @@ use crate::perform::{self, Opened};
 use crate::sys;
 use crate::tracer::Shared;
 
+/// The kernel's "interrupted: restart if the handler allows" (never seen by a program: the
+/// signal it answers for is pending, and its delivery turns it into a restart or EINTR).
+const ERESTARTSYS: u16 = 512;
+
 /// Answer for a notification: a result, or "run the real call".
 pub fn respond(fd: i32, id: u64, result: Option<Result<u64, Errno>>) {
     let resp = match result {
@@ -183,10 +187,33 @@ fn open(fd: i32, id: u64, tid: i32, opened: Result<Opened, Errno>, cloexec: bool
         Ok(Opened::Ready(file)) => install(fd, id, tid, &file, cloexec),
         Ok(Opened::Fifo { probe, flags }) => {
             // Blocks until a peer opens the other end, which may be another guest that
-            // needs the monitor meanwhile: wait on a thread of its own.
-            std::thread::spawn(move || match perform::open_fifo(&probe, flags, creds) {
-                Ok(file) => install(fd, id, tid, &file, cloexec),
-                Err(e) => respond(fd, id, Some(Err(e))),
+            // needs the monitor meanwhile: wait on a thread of its own, and watch the guest
+            // from another. The guest's wait is killable only (WAIT_KILLABLE_RECV), so a
+            // signal for it is the watcher's to see: it answers ERESTARTSYS, which the
+            // kernel turns into a restart or EINTR as the signal's handler asks, as for a
+            // native FIFO open. The monitor's own open, left waiting, is dropped when a
+            // peer comes.
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(perform::open_fifo(&probe, flags, creds));
+            });
+            std::thread::spawn(move || {
+                loop {
+                    match rx.recv_timeout(std::time::Duration::from_millis(20)) {
+                        Ok(Ok(file)) => return install(fd, id, tid, &file, cloexec),
+                        Ok(Err(e)) => return respond(fd, id, Some(Err(e))),
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return respond(fd, id, Some(Err(Errno::EIO))),
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                            // Killed meanwhile: nothing to answer.
+                            if !sys::notif_id_valid(fd, id) {
+                                return;
+                            }
+                            if sys::signal_pending(tid) {
+                                return respond(fd, id, Some(Err(Errno(ERESTARTSYS))));
+                            }
+                        }
+                    }
+                }
             });
         }
         Err(e) => respond(fd, id, Some(Err(e))),

@@ -176,6 +176,18 @@ pub fn notif_set_sync_wakeup(fd: i32) -> io::Result<()> {
     check(unsafe { libc::ioctl(fd, NOTIF_SET_FLAGS, NOTIF_FD_SYNC_WAKE_UP) } as libc::c_long).map(drop)
 }
 
+/// Whether thread `tid` has a signal pending that it does not block and that its delivery
+/// will find: one sent to the thread, or to its process if it is the only thread (another
+/// thread could take a process-wide one first).
+pub fn signal_pending(tid: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{tid}/status")) else { return false };
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
+    let mask = |name: &str| field(name).and_then(|v| u64::from_str_radix(v, 16).ok()).unwrap_or(0);
+    let alone = field("Threads:") == Some("1");
+    let pending = mask("SigPnd:") | if alone { mask("ShdPnd:") } else { 0 };
+    pending & !mask("SigBlk:") != 0
+}
+
 /// True if `fd` reports POLLHUP (for a listener: no process uses its filter any more).
 pub fn hung_up(fd: i32) -> bool {
     let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };

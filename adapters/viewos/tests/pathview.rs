@@ -253,6 +253,54 @@ t("realf", os.O_WRONLY|os.O_TRUNC)
     }
 }
 
+/// A FIFO's blocking open, which the monitor makes on a thread while the guest waits, is
+/// interrupted by a signal as natively: a handler that raises ends it; one that returns
+/// lets it restart, and a writer that comes later is met. (The guest's wait for the
+/// monitor is killable only: the monitor answers for the signal itself.)
+#[test]
+fn a_blocking_fifo_open_is_interrupted_by_signals_as_natively() {
+    let Some(py) = python3() else {
+        eprintln!("fifo signals: no python3 here; skipped");
+        return;
+    };
+    let script = r#"
+import os, signal, sys, time
+d = sys.argv[1]
+class Alarm(Exception): pass
+def raise_(s, f): raise Alarm()
+signal.signal(signal.SIGALRM, raise_)
+signal.setitimer(signal.ITIMER_REAL, 0.3)
+try:
+    os.open(d + "/ff", os.O_RDONLY); print("opened")
+except Alarm: print("interrupted by the handler")
+hits = []
+signal.signal(signal.SIGALRM, lambda s, f: hits.append(s))
+signal.siginterrupt(signal.SIGALRM, False)
+pid = os.fork()
+if pid == 0:
+    time.sleep(0.8); fd = os.open(d + "/ff", os.O_WRONLY); os.write(fd, b"data"); os._exit(0)
+signal.setitimer(signal.ITIMER_REAL, 0.2)
+fd = os.open(d + "/ff", os.O_RDONLY)
+print("then opened:", os.read(fd, 10), "handler ran:", hits)
+os.waitpid(pid, 0)
+"#;
+    for u in users() {
+        let d = tree(&format!("fifosig-{}", u.unwrap_or(0)));
+        let w = format!("{d}/src/w");
+        std::fs::create_dir_all(&w).unwrap();
+        assert!(std::process::Command::new("mkfifo").arg(format!("{w}/ff")).status().unwrap().success());
+        if let Some(uid) = u {
+            std::process::Command::new("chown").args(["-R", &format!("{uid}"), &w]).status().unwrap();
+        }
+        let native = command_as(u, "timeout", &["20", py, "-c", script, &w]).output().unwrap();
+        assert_eq!(text(&native.stdout), "interrupted by the handler\nthen opened: b'data' handler ran: [14]\n", "native: {}", text(&native.stderr));
+        let vpath = format!("{d}/src:/v");
+        let out = command_as(u, "timeout", &["20", viewos(), "-b", &vpath, "--", py, "-c", script, "/v/w"]).output().unwrap();
+        assert_eq!(text(&out.stdout), text(&native.stdout), "{u:?}: {}", text(&out.stderr));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
+
 /// The calls the monitor makes itself, through coreutils, in a bind and natively on the host
 /// path: times, hard and symbolic links (`ln -L` follows, `ln -P` does not), truncate,
 /// FIFOs, ownership of links, umask on creation; the outputs must be identical.
