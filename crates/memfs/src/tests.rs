@@ -52,17 +52,10 @@ impl Model {
     }
 }
 
-#[derive(Clone, Debug)]
-enum Op {
-    Create(P, Kind),
-    Write(P, u64, usize, u8),
-    Truncate(P, u64),
-    Unlink(P),
-    Rmdir(P),
-    Rename(P, P, u32),
-    Link(P, P),
-    Chmod(P, u32),
-}
+#[path = "../tests/common/ops.rs"]
+mod ops;
+
+type Op = ops::Op<P>;
 
 fn apply_model(m: &mut Model, op: &Op) -> Result<(), Errno> {
     match op {
@@ -338,17 +331,7 @@ fn path() -> impl Strategy<Value = P> {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let kind = prop_oneof![Just(Kind::File), Just(Kind::File), Just(Kind::Dir), Just(Kind::Dir), Just(Kind::Symlink), Just(Kind::Fifo)];
-    prop_oneof![
-        3 => (path(), kind).prop_map(|(p, k)| Op::Create(p, k)),
-        3 => (path(), 0u64..12_000, 0usize..6000, any::<u8>()).prop_map(|(p, o, l, b)| Op::Write(p, o, l, b)),
-        2 => (path(), 0u64..14_000).prop_map(|(p, l)| Op::Truncate(p, l)),
-        1 => path().prop_map(Op::Unlink),
-        1 => path().prop_map(Op::Rmdir),
-        2 => (path(), path(), prop_oneof![Just(0u32), Just(RENAME_NOREPLACE), Just(RENAME_EXCHANGE)]).prop_map(|(a, b, f)| Op::Rename(a, b, f)),
-        1 => (path(), path()).prop_map(|(a, b)| Op::Link(a, b)),
-        1 => (path(), 0u32..0o10000).prop_map(|(p, m)| Op::Chmod(p, m)),
-    ]
+    ops::op(path, 0u32..0o10000)
 }
 
 proptest! {
