@@ -12,7 +12,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use viewos_core::{Errno, GuestAddr, GuestMem, HostOp, HostTarget, Outcome, Tid, XattrCall};
+use viewos_core::{Base, Errno, GuestAddr, GuestMem, HostOp, HostTarget, Outcome, Tid, XattrCall};
 
 use crate::tracer::Shared;
 
@@ -61,12 +61,24 @@ pub(crate) fn guest_file(tid: i32, fd: i32) -> Result<OwnedFd, Errno> {
     })
 }
 
+/// The directory an identity view names a path under: the guest's open directory, or
+/// its thread's cwd (the kernel follows that magic link to wherever the directory is).
+fn guest_dir(tid: i32, base: Base) -> Result<OwnedFd, Errno> {
+    match base {
+        Base::Fd(fd) => guest_file(tid, fd),
+        Base::Cwd => {
+            let flags = (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
+            sys::openat2(libc::AT_FDCWD, format!("/proc/{tid}/cwd").as_bytes(), flags, 0, 0).map_err(errno)
+        }
+    }
+}
+
 /// An `O_PATH` fd of the target (of a final symlink itself with `nofollow`); for a
 /// guest's fd (`/proc/TID/fd/N`), that open file itself (`pre`, if it was reached already).
 fn path_fd(at: &HostTarget, nofollow: bool, pre: &mut Option<OwnedFd>) -> Result<OwnedFd, Errno> {
     let flags = libc::O_PATH | libc::O_CLOEXEC | if nofollow { libc::O_NOFOLLOW } else { 0 };
-    if let Some((tid, fd, name)) = at.under_guest_fd() {
-        let dir = guest_file(tid, fd)?;
+    if let Some((tid, base, name)) = at.under_guest() {
+        let dir = guest_dir(tid, base)?;
         return sys::openat2(dir.as_raw_fd(), name, flags as u64, 0, RESOLVE_NO_SYMLINKS).map_err(errno);
     }
     if at.magic
@@ -82,10 +94,10 @@ fn path_fd(at: &HostTarget, nofollow: bool, pre: &mut Option<OwnedFd>) -> Result
 
 /// An `O_PATH` fd of the target's parent directory, and the final name.
 fn parent_fd(at: &HostTarget) -> Result<(OwnedFd, Vec<u8>), Errno> {
-    if let Some((tid, fd, rest)) = at.under_guest_fd() {
+    if let Some((tid, base, rest)) = at.under_guest() {
         // The guest's directory itself for a single name (a trailing `/` kept for the
         // kernel to check), else the directory part under it.
-        let guest_dir = guest_file(tid, fd)?;
+        let guest_dir = guest_dir(tid, base)?;
         let trimmed = rest.len() - rest.iter().rev().take_while(|&&b| b == b'/').count();
         return match rest[..trimmed].iter().rposition(|&b| b == b'/') {
             None => Ok((guest_dir, rest.to_vec())),
@@ -240,10 +252,10 @@ fn make(op: &HostOp, tid: i32, mem: &mut dyn GuestMem, out: &mut Vec<u8>) -> Res
             // A single name under a guest's directory, not followed: one fstatat (no
             // symlink on the way to refuse).
             if *nofollow
-                && let Some((tid, fd, name)) = at.under_guest_fd()
+                && let Some((tid, base, name)) = at.under_guest()
                 && !name.contains(&b'/')
             {
-                let dir = guest_file(tid, fd)?;
+                let dir = guest_dir(tid, base)?;
                 *out = sys::fstatat_bytes(dir.as_raw_fd(), name, libc::AT_SYMLINK_NOFOLLOW).map_err(errno)?.to_vec();
                 return Ok(0);
             }

@@ -186,6 +186,19 @@ fn calls_under_a_dirfd_answer_as_natively_as_root() {
     let _ = std::fs::remove_dir_all(&a);
 }
 
+/// In the identity view a relative path is named under the thread's cwd itself, so it
+/// still works after the cwd's directory was renamed (a path view that knows the cwd by
+/// its path cannot follow that: see ARCHITECTURE.md).
+#[test]
+fn relative_paths_follow_a_renamed_cwd() {
+    for user in users() {
+        let d = scratch("moved-cwd", user);
+        let o = sh_in(user, &d, &[viewos(), "-0", "--"], "mkdir a && cd a && mv ../a ../b && touch x && chown 5:6 x && mknod n c 1 3 && stat -c '%u %g %F' x n && ls ../b");
+        assert_eq!(text(&o.stdout), "5 6 regular empty file\n0 0 character special file\nn\nx\n", "as {user:?}: {}", text(&o.stderr));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
+
 #[test]
 fn a_static_busybox_gets_the_right_answers_where_fakeroot_cannot() {
     let bb = "/bin/busybox";

@@ -49,9 +49,9 @@ pub struct HostTarget {
     /// The lookup ended on a `/proc` magic link (`/proc/PID/fd/N`, `cwd`, ...) whose object
     /// has no path in the view, for the kernel to follow: the adapter may follow that one
     /// link (and only `/proc/PID` precedes it, no symlink). Or, in an identity view, a name
-    /// under a guest's open directory, `/proc/TID/fd/N/NAME`: the adapter looks NAME up
-    /// under that directory, refusing symlinks (`ELOOP` makes the monitor decide again,
-    /// in full).
+    /// under a guest's open directory or its cwd, `/proc/TID/fd/N/NAME` or
+    /// `/proc/TID/cwd/NAME` ([`HostTarget::under`]): the adapter looks NAME up under that
+    /// directory, refusing symlinks (`ELOOP` makes the monitor decide again, in full).
     pub magic: bool,
 }
 
@@ -62,10 +62,22 @@ impl HostTarget {
         HostTarget { path: format!("/proc/{}/fd/{fd}", tid.0).into_bytes(), magic: true }
     }
 
-    /// For an identity view's name under a guest's open directory (`/proc/TID/fd/N/NAME`,
-    /// see [`HostTarget::magic`]): the thread, the fd and NAME.
-    pub fn under_guest_fd(&self) -> Option<(i32, i32, &[u8])> {
-        if self.magic { under_fd(&self.path) } else { None }
+    /// For an identity view's name under a guest's open directory or its cwd
+    /// (`/proc/TID/fd/N/NAME`, `/proc/TID/cwd/NAME`, see [`HostTarget::magic`]): the
+    /// thread, which directory, and NAME.
+    pub fn under_guest(&self) -> Option<(i32, Base, &[u8])> {
+        if self.magic { under_guest(&self.path) } else { None }
+    }
+
+    /// A name under thread `tid`'s directory `base`, as an identity view names it.
+    pub fn under(tid: Tid, base: Base, name: &[u8]) -> HostTarget {
+        let mut path = match base {
+            Base::Fd(fd) => format!("/proc/{}/fd/{fd}/", tid.0),
+            Base::Cwd => format!("/proc/{}/cwd/", tid.0),
+        }
+        .into_bytes();
+        path.extend_from_slice(name);
+        HostTarget { path, magic: true }
     }
 
     /// The cwd of thread `tid` (`/proc/TID/cwd`).
@@ -84,23 +96,38 @@ impl HostTarget {
     }
 }
 
-/// `/proc/TID/fd/N/NAME` (NAME not empty): the thread, the fd and NAME.
-pub fn under_fd(path: &[u8]) -> Option<(i32, i32, &[u8])> {
-    let rest = path.strip_prefix(b"/proc/")?;
-    let slash = rest.iter().position(|&b| b == b'/')?;
-    let (tid, rest) = (&rest[..slash], rest[slash..].strip_prefix(b"/fd/")?);
-    let slash = rest.iter().position(|&b| b == b'/')?;
-    let (fd, name) = (&rest[..slash], &rest[slash + 1..]);
+/// The directory a name is looked up under in an identity view (see [`HostTarget::magic`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Base {
+    /// The guest's open directory (its dirfd).
+    Fd(i32),
+    /// The guest thread's cwd, wherever it has moved.
+    Cwd,
+}
+
+/// `/proc/TID/fd/N/NAME` or `/proc/TID/cwd/NAME` (NAME not empty): the thread, the
+/// directory and NAME.
+pub fn under_guest(path: &[u8]) -> Option<(i32, Base, &[u8])> {
     let number = |b: &[u8]| -> Option<i32> {
         if b.is_empty() || b.len() > 9 || !b.iter().all(u8::is_ascii_digit) {
             return None;
         }
         std::str::from_utf8(b).ok()?.parse().ok()
     };
+    let rest = path.strip_prefix(b"/proc/")?;
+    let slash = rest.iter().position(|&b| b == b'/')?;
+    let (tid, rest) = (number(&rest[..slash])?, &rest[slash..]);
+    let (base, name) = if let Some(cwd) = rest.strip_prefix(b"/cwd/") {
+        (Base::Cwd, cwd)
+    } else {
+        let rest = rest.strip_prefix(b"/fd/")?;
+        let slash = rest.iter().position(|&b| b == b'/')?;
+        (Base::Fd(number(&rest[..slash])?), &rest[slash + 1..])
+    };
     if name.is_empty() {
         return None;
     }
-    Some((number(tid)?, number(fd)?, name))
+    Some((tid, base, name))
 }
 
 /// The ops with exactly one target, binding it to `$at` (one list for every match that

@@ -14,7 +14,7 @@ pub mod process;
 pub mod stats;
 pub mod trace;
 
-pub use hostop::{HostOp, HostTarget, Listing, Outcome, XattrCall};
+pub use hostop::{Base, HostOp, HostTarget, Listing, Outcome, XattrCall};
 pub use dispatch::{Adjusted, Ctx, DecisionKind, Disposition, Event, ExitFixup, Module, Monitor, Nanos, Need, Scratch};
 pub use mem::{FakeMem, GuestMem, MemFault};
 pub use process::{CloneFlags, FdEntry, FsState, Processes, Tid};

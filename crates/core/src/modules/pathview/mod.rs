@@ -39,7 +39,7 @@ fn changes_creds(n: u32) -> bool {
 mod unix;
 use procfs::GuestFs;
 
-use crate::hostop::{HostOp, HostTarget, Listing, OPEN_HOW_SIZE, Outcome, XattrCall, is_cow, is_virtual};
+use crate::hostop::{Base, HostOp, HostTarget, Listing, OPEN_HOW_SIZE, Outcome, XattrCall, is_cow, is_virtual};
 use viewos_abi::x86_64::flags::{AT_FDCWD, O_NOFOLLOW, RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_XDEV};
 
 /// What the path view asks of the host besides the resolver's `lstat`/`readlink`.
@@ -292,8 +292,7 @@ impl PathView {
         let dirfd = a.dirfd.map(|d| args.get(d) as u32 as i32).filter(|&fd| fd != AT_FDCWD);
         if shortcut
             && self.only.is_some()
-            && let Some(fd) = dirfd
-            && let Some(at) = Self::under_guest_fd(ctx.tid, fd, &path)
+            && let Some(at) = Self::under_guest(ctx.tid, dirfd.map_or(Base::Cwd, Base::Fd), &path)
         {
             self.lexical.set(true);
             return Ok(Some(at));
@@ -317,24 +316,23 @@ impl PathView {
         self.resolve_host(ctx, dir.as_ref(), &path, flags, may_create).map(Some)
     }
 
-    /// The shortcut of an identity view for a relative path under a dirfd: the name under
-    /// the guest's own open directory, `/proc/TID/fd/N/PATH` (see
-    /// [`HostTarget::magic`]), with no host call to learn the directory's path. The adapter
-    /// looks PATH up under the directory refusing symlinks, as the lexical shortcut does: a
+    /// The shortcut of an identity view for a relative path: the name under the guest's
+    /// own open directory (its dirfd) or its cwd, `/proc/TID/fd/N/PATH` or
+    /// `/proc/TID/cwd/PATH` (see [`HostTarget::magic`]), with no host call to learn the
+    /// directory's path, and wherever that directory has moved since. The adapter looks
+    /// PATH up under the directory refusing symlinks, as the lexical shortcut does: a
     /// symlink's target is resolved in full (its `/proc/self` would be the monitor's). The
-    /// guest path stands in as `/proc/TID/fd/N` (an identity view has no mount point but
-    /// `/`). `None`: no shortcut (an empty or absolute path, or `self` or `thread-self`
-    /// first, which under `/proc` would name the monitor).
-    fn under_guest_fd(tid: Tid, fd: i32, path: &[u8]) -> Option<(Vec<u8>, GuestPath)> {
+    /// guest path stands in as the directory's `/proc` name (an identity view has no mount
+    /// point but `/`). `None`: no shortcut (an empty or absolute path, or `self` or
+    /// `thread-self` first, which under `/proc` would name the monitor).
+    fn under_guest(tid: Tid, base: Base, path: &[u8]) -> Option<(Vec<u8>, GuestPath)> {
         let first = path.split(|&b| b == b'/').next()?;
-        if path.is_empty() || path[0] == b'/' || fd < 0 || path.len() >= viewos_path::PATH_MAX || matches!(first, b"self" | b"thread-self") {
+        if path.is_empty() || path[0] == b'/' || matches!(base, Base::Fd(fd) if fd < 0) || path.len() >= viewos_path::PATH_MAX || matches!(first, b"self" | b"thread-self") {
             return None;
         }
-        let dir = format!("/proc/{}/fd/{fd}", tid.0).into_bytes();
-        let mut host = dir.clone();
-        host.push(b'/');
-        host.extend_from_slice(path);
-        Some((host, GuestPath::new(dir).ok()?))
+        let dir = HostTarget::under(tid, base, b".");
+        let guest = GuestPath::new(dir.path[..dir.path.len() - 2].to_vec()).ok()?;
+        Some((HostTarget::under(tid, base, path).path, guest))
     }
 
     /// The shortcut for a call the monitor makes itself: a path without `..` whose every

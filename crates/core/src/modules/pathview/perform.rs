@@ -128,8 +128,8 @@ impl PathView {
     fn target(&self, tid: Tid, looked: &Looked, dirfd: Option<u64>, cwd: &HostTarget) -> HostTarget {
         match looked {
             Some((host, _)) => {
-                let under_fd = self.only.is_some() && crate::hostop::under_fd(host).is_some();
-                HostTarget { path: host.clone(), magic: under_fd || procfs::is_magic(trim_slash(host)) }
+                let under = self.only.is_some() && crate::hostop::under_guest(host).is_some();
+                HostTarget { path: host.clone(), magic: under || procfs::is_magic(trim_slash(host)) }
             }
             None => match dirfd.map_or(AT_FDCWD, |d| d as u32 as i32) {
                 AT_FDCWD => cwd.clone(),
