@@ -461,4 +461,17 @@ mod tests {
         assert_eq!(openat2_flags(O_CREAT, 0o100644), (O_CREAT, 0o644));
         assert_eq!(openat2_flags(O_PATH | O_CREAT | O_CLOEXEC, 0o644), (O_PATH | O_CLOEXEC, 0));
     }
+
+    #[test]
+    fn names_under_a_guest_directory_round_trip() {
+        for (base, name) in [(Base::Fd(3), &b"f"[..]), (Base::Cwd, b"a/b/"), (Base::Fd(0), b".."), (Base::Cwd, b"cwd/x")] {
+            let at = HostTarget::under(Tid(42), base, name);
+            assert_eq!(at.under_guest(), Some((42, base, name)), "{:?}", String::from_utf8_lossy(&at.path));
+            // Only as the view made it (a magic target).
+            assert_eq!(HostTarget { magic: false, ..at }.under_guest(), None);
+        }
+        for path in [&b"/proc/42/fd/3"[..], b"/proc/42/fd/3/", b"/proc/42/cwd", b"/proc/42/cwd/", b"/proc/x/fd/3/f", b"/proc/42/fd/x/f", b"/proc/42/root/f", b"/tmp/f"] {
+            assert_eq!(under_guest(path), None, "{:?}", String::from_utf8_lossy(path));
+        }
+    }
 }
