@@ -7,9 +7,12 @@
 //! monitor makes them on the host path); this module changes the op before it is made
 //! ([`Module::adjust`]) and its outcome after ([`Module::performed`]):
 //! - the stat family and statx show the database's owner, group, mode and device number;
-//! - chown records, and never changes the real owner; chmod records the whole mode and
-//!   gives the real file the same bits but readable and writable (searchable for a
-//!   directory) by the real user, as root could still use it (Debian's fakeroot does so);
+//! - chown records, and never changes the real owner; chmod gives the real file the same
+//!   bits but readable and writable (searchable for a directory) by the real user, as root
+//!   could still use it (Debian's fakeroot does so), and records the mode where the real
+//!   file cannot show it (then marked with `S_ISVTX`; see `viewos_fakeroot::Entry::real`).
+//!   A plain chmod, which the real file can simply have, is not stopped at all (in a view
+//!   whose first identity is root);
 //! - mknod of a device creates an empty regular placeholder and records its type and
 //!   number (root's privilege: refused for a virtual non-root user, as the kernel does);
 //! - unlink, rmdir and rename over a file forget its entry with its last link, so a
