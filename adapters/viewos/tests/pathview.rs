@@ -253,6 +253,34 @@ t("realf", os.O_WRONLY|os.O_TRUNC)
     }
 }
 
+/// A process's cwd follows its directory when the view renames it (the monitor knows cwds
+/// by their path in the view): relative paths and getcwd answer as natively, for the
+/// process that renamed it and for another one sitting in it.
+#[test]
+fn a_renamed_cwd_is_followed() {
+    let script = r#"mkdir -p "$1/a/sub" && (cd "$1/a/sub" && sleep 0.5 && /bin/pwd | sed "s|^$1||" && touch g && ls) &
+sleep 0.1; cd "$1/a/sub" && mv "$1/a" "$1/b" && touch f && /bin/pwd | sed "s|^$1||" && cd -P .. && /bin/pwd | sed "s|^$1||" && ls && wait && ls sub"#;
+    for u in users() {
+        let d = tree(&format!("mvcwd-{}", u.unwrap_or(0)));
+        let w = format!("{d}/src/w");
+        std::fs::create_dir_all(&w).unwrap();
+        if let Some(uid) = u {
+            std::process::Command::new("chown").args(["-R", &format!("{uid}"), &w]).status().unwrap();
+        }
+        let native = command_as(u, "sh", &["-c", script, "sh", &w]).output().unwrap();
+        assert_eq!(text(&native.stdout), "/b/sub\n/b\nsub\n/b/sub\nf\ng\nf\ng\n", "native: {}", text(&native.stderr));
+        for view in [vec!["-b".to_string(), format!("{d}/src:/v")], vec!["-r".to_string(), "/".to_string()]] {
+            let base = if view[0] == "-b" { "/v/w".to_string() } else { w.clone() };
+            std::fs::remove_dir_all(format!("{w}/b")).unwrap();
+            let mut args: Vec<&str> = view.iter().map(String::as_str).collect();
+            args.extend(["--", "sh", "-c", script, "sh", &base]);
+            let out = run_as(u, &args);
+            assert_eq!(text(&out.stdout), text(&native.stdout), "{u:?} {view:?}: {}", text(&out.stderr));
+        }
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
+
 /// A FIFO's blocking open, which the monitor makes on a thread while the guest waits, is
 /// interrupted by a signal as natively: a handler that raises ends it; one that returns
 /// lets it restart, and a writer that comes later is met. (The guest's wait for the

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use viewos_abi::{Errno, Sysno, Syscall, SyscallArgs};
 
-use crate::hostop::{HostOp, Outcome};
+use crate::hostop::{HostOp, HostTarget, Outcome};
 use crate::mem::GuestMem;
 use crate::process::{CloneFlags, FsState, Processes, Tid};
 use crate::stats::Stats;
@@ -203,6 +203,11 @@ pub trait Module: Send {
     /// in its place from now on (a copy-on-write view's copy-up).
     fn on_copied(&mut self, _from: (u64, u64), _to: (u64, u64)) {}
 
+    /// The monitor renamed host path `from` to `to` for a guest (`renameat2` `flags`):
+    /// a module that knows which paths of the view those are moves the processes' cwds and
+    /// roots along ([`Processes::moved`]).
+    fn on_renamed(&mut self, _procs: &mut Processes, _from: &HostTarget, _to: &HostTarget, _flags: u32) {}
+
     /// `former` completed an execve and is now `tgid`.
     fn on_exec(&mut self, _tgid: Tid, _former: Tid) {}
 
@@ -368,15 +373,28 @@ impl Monitor {
     /// `outcome.out` where [`HostOp::output`] says and answers with `outcome.result`.
     pub fn on_performed(&mut self, now: Nanos, tid: Tid, op: &HostOp, outcome: &mut Outcome) -> Option<HostOp> {
         let p = self.performing.remove(&tid)?;
-        let i = p.module?;
-        let mut ctx = Ctx { now, tid, procs: &mut self.procs, exact: false };
-        let next = self.modules[i].performed(&mut ctx, &p.call, op, outcome);
-        if let Some(n) = &next {
-            if self.tracing {
-                self.events.push_back(Event::Trace(trace::then_line(now, tid, n, self.modules[i].name())));
+        let next = match p.module {
+            Some(i) => {
+                let mut ctx = Ctx { now, tid, procs: &mut self.procs, exact: false };
+                let next = self.modules[i].performed(&mut ctx, &p.call, op, outcome);
+                if let Some(n) = &next {
+                    if self.tracing {
+                        self.events.push_back(Event::Trace(trace::then_line(now, tid, n, self.modules[i].name())));
+                    }
+                    if !n.installs_fd() {
+                        self.performing.insert(tid, p);
+                    }
+                }
+                next
             }
-            if !n.installs_fd() {
-                self.performing.insert(tid, p);
+            None => None,
+        };
+        if next.is_none()
+            && outcome.result.is_ok()
+            && let HostOp::Rename { from, to, flags } = op
+        {
+            for m in &mut self.modules {
+                m.on_renamed(&mut self.procs, from, to, *flags);
             }
         }
         next
@@ -424,8 +442,9 @@ impl Monitor {
             }
             if let Some(e) = refused {
                 d = Disposition::Emulate(Err(e));
-            } else if let Some(i) = watcher {
-                self.performing.insert(tid, Pending { call, module: Some(i) });
+            } else {
+                // Watched or not: a rename's success is every module's news (`on_renamed`).
+                self.performing.insert(tid, Pending { call, module: watcher });
             }
         }
         self.stats.record(call.sysno(), d.kind());

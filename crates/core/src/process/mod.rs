@@ -298,6 +298,37 @@ impl Processes {
         self.fs.get_mut(id)
     }
 
+    /// The directory `from` (a path in the view) was renamed to `to` (with `exchange`, the
+    /// two swapped places): every cwd and root at or below it moves along, as the kernel's
+    /// follow the directory itself.
+    pub fn moved(&mut self, from: &[u8], to: &[u8], exchange: bool) {
+        let under = |p: &[u8], dir: &[u8]| -> Option<usize> {
+            if p == dir {
+                Some(dir.len())
+            } else if dir == b"/" {
+                None
+            } else {
+                (p.starts_with(dir) && p.get(dir.len()) == Some(&b'/')).then_some(dir.len())
+            }
+        };
+        let map = |p: &mut Vec<u8>| {
+            let (n, new) = if let Some(n) = under(p, from) {
+                (n, to)
+            } else if exchange && let Some(n) = under(p, to) {
+                (n, from)
+            } else {
+                return;
+            };
+            let mut moved = new.to_vec();
+            moved.extend_from_slice(&p[n..]);
+            *p = moved;
+        };
+        for s in self.fs.items.values_mut() {
+            map(&mut s.value.cwd);
+            map(&mut s.value.root);
+        }
+    }
+
     /// Number of live threads.
     pub fn thread_count(&self) -> usize {
         self.threads.len()

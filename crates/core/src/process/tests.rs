@@ -25,6 +25,24 @@ fn threads_share_and_forks_copy() {
 }
 
 #[test]
+fn cwds_and_roots_follow_a_renamed_directory() {
+    let mut p = Processes::new();
+    let mut spawn = |tid: i32, cwd: &str, root: &str| p.spawn(Tid(tid), FsState { cwd: cwd.into(), root: root.into(), umask: 0o022 });
+    spawn(1, "/w/a", "/");
+    spawn(2, "/w/a/sub", "/w/a");
+    spawn(3, "/w/ab", "/");
+    spawn(4, "/w/b/x", "/");
+    spawn(5, "/", "/");
+    let cwd = |p: &Processes, t: i32| String::from_utf8(p.fs(Tid(t)).unwrap().cwd.clone()).unwrap();
+    p.moved(b"/w/a", b"/w/c", false);
+    assert_eq!((cwd(&p, 1), cwd(&p, 2), cwd(&p, 3), cwd(&p, 4), cwd(&p, 5)), ("/w/c".into(), "/w/c/sub".into(), "/w/ab".into(), "/w/b/x".into(), "/".into()));
+    assert_eq!(p.fs(Tid(2)).unwrap().root, b"/w/c");
+    // RENAME_EXCHANGE: both ways at once (not one after the other).
+    p.moved(b"/w/c", b"/w/b", true);
+    assert_eq!((cwd(&p, 1), cwd(&p, 2), cwd(&p, 4)), ("/w/b".into(), "/w/b/sub".into(), "/w/c/x".into()));
+}
+
+#[test]
 fn clone_files_without_thread_shares_until_exec() {
     let mut p = Processes::new();
     p.spawn(Tid(1), FsState::default());

@@ -23,7 +23,7 @@ use viewos_path::{Flags, Found, Fs, GuestPath, HostPath, View, resolve};
 
 use crate::dispatch::{Adjusted, Ctx, Disposition, ExitFixup, Module, Need, Scratch};
 use crate::mem::{GuestMem, MAX_CSTR};
-use crate::process::Tid;
+use crate::process::{Processes, Tid};
 use super::SET_ID_CALLS;
 
 mod exec;
@@ -854,6 +854,22 @@ impl Module for PathView {
         }
         let data = maps::edit(&o.out, &self.view, &*self.host);
         Some(HostOp::OpenMemory { name: b"maps".to_vec(), data, cloexec })
+    }
+
+    fn on_renamed(&mut self, procs: &mut Processes, from: &HostTarget, to: &HostTarget, flags: u32) {
+        // An identity view names relative paths under the thread's own cwd (which the
+        // kernel moves); a view that knows cwds by path moves them here.
+        if self.only.is_some() {
+            return;
+        }
+        let guest = |t: &HostTarget| {
+            let trimmed = t.path.len() - t.path.iter().rev().take_while(|&&b| b == b'/').count();
+            HostPath::new(t.path[..trimmed.max(1)].to_vec()).ok().and_then(|h| self.view.untranslate(&h))
+        };
+        if let (Some(f), Some(t)) = (guest(from), guest(to)) {
+            // RENAME_EXCHANGE: the two swap places.
+            procs.moved(f.as_bytes(), t.as_bytes(), flags & 2 != 0);
+        }
     }
 
     fn adjust(&mut self, ctx: &mut Ctx<'_>, _call: &Syscall, op: &mut HostOp) -> Adjusted {
