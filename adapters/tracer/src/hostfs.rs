@@ -136,8 +136,7 @@ impl Host for HostFs {
             None => {}
         }
         const CAP_SYS_CHROOT: u32 = 18;
-        let status = std::fs::read_to_string(format!("/proc/{}/status", tid.0)).map_err(|_| Errno::ESRCH)?;
-        let caps = status.lines().find_map(|l| l.strip_prefix("CapEff:")).and_then(|v| u64::from_str_radix(v.trim(), 16).ok()).unwrap_or(0);
+        let caps = crate::sys::ProcStatus::read(tid.0).ok_or(Errno::ESRCH)?.mask("CapEff:");
         if caps & (1 << CAP_SYS_CHROOT) == 0 {
             return Err(Errno::EPERM);
         }

@@ -124,13 +124,9 @@ impl AsGuest {
     /// Takes on `tid`'s credentials (as `/proc/TID/status` shows them), or none.
     pub fn new(tid: Option<i32>) -> Result<AsGuest, Errno> {
         let Some(tid) = tid else { return Ok(AsGuest { old: None }) };
-        let status = std::fs::read_to_string(format!("/proc/{tid}/status")).map_err(|_| Errno::ESRCH)?;
+        let status = sys::ProcStatus::read(tid).ok_or(Errno::ESRCH)?;
         let field = |name: &str| -> Vec<u32> {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .map(|rest| rest.split_whitespace().filter_map(|v| v.parse().ok()).collect())
-                .unwrap_or_default()
+            status.field(name).map(|rest| rest.split_whitespace().filter_map(|v| v.parse().ok()).collect()).unwrap_or_default()
         };
         let (uid, gid, groups) = (field("Uid:"), field("Gid:"), field("Groups:"));
         let (Some(&fsuid), Some(&fsgid)) = (uid.get(3), gid.get(3)) else { return Err(Errno::ESRCH) };

@@ -176,16 +176,33 @@ pub fn notif_set_sync_wakeup(fd: i32) -> io::Result<()> {
     check(unsafe { libc::ioctl(fd, NOTIF_SET_FLAGS, NOTIF_FD_SYNC_WAKE_UP) } as libc::c_long).map(drop)
 }
 
+/// A thread's `/proc/TID/status`, read once, for its fields.
+pub struct ProcStatus(String);
+
+impl ProcStatus {
+    pub fn read(tid: i32) -> Option<ProcStatus> {
+        std::fs::read_to_string(format!("/proc/{tid}/status")).ok().map(ProcStatus)
+    }
+
+    /// The value of field `name` (spelled with its colon, `"Uid:"`), trimmed.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.0.lines().find_map(|l| l.strip_prefix(name)).map(str::trim)
+    }
+
+    /// A field that is a hex mask (`SigPnd:`, `CapEff:`); 0 if absent or unreadable.
+    pub fn mask(&self, name: &str) -> u64 {
+        self.field(name).and_then(|v| u64::from_str_radix(v, 16).ok()).unwrap_or(0)
+    }
+}
+
 /// Whether thread `tid` has a signal pending that it does not block and that its delivery
 /// will find: one sent to the thread, or to its process if it is the only thread (another
 /// thread could take a process-wide one first).
 pub fn signal_pending(tid: i32) -> bool {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{tid}/status")) else { return false };
-    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
-    let mask = |name: &str| field(name).and_then(|v| u64::from_str_radix(v, 16).ok()).unwrap_or(0);
-    let alone = field("Threads:") == Some("1");
-    let pending = mask("SigPnd:") | if alone { mask("ShdPnd:") } else { 0 };
-    pending & !mask("SigBlk:") != 0
+    let Some(status) = ProcStatus::read(tid) else { return false };
+    let alone = status.field("Threads:") == Some("1");
+    let pending = status.mask("SigPnd:") | if alone { status.mask("ShdPnd:") } else { 0 };
+    pending & !status.mask("SigBlk:") != 0
 }
 
 /// True if `fd` reports POLLHUP (for a listener: no process uses its filter any more).

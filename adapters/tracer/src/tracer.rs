@@ -261,10 +261,8 @@ impl Tracer {
 
     /// True if `child` leads its own thread group and its parent is not a live tracee.
     fn is_orphan(&self, child: i32) -> bool {
-        let Ok(status) = std::fs::read_to_string(format!("/proc/{child}/status")) else { return false };
-        let field = |name: &str| -> Option<i32> {
-            status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok())
-        };
+        let Some(status) = sys::ProcStatus::read(child) else { return false };
+        let field = |name: &str| -> Option<i32> { status.field(name)?.parse().ok() };
         let (Some(tgid), Some(ppid)) = (field("Tgid:"), field("PPid:")) else { return false };
         if tgid != child {
             return false;
