@@ -68,7 +68,7 @@ fn guest_dir(tid: i32, base: Base) -> Result<OwnedFd, Errno> {
         Base::Fd(fd) => guest_file(tid, fd),
         Base::Cwd => {
             let flags = (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
-            sys::openat2(libc::AT_FDCWD, format!("/proc/{tid}/cwd").as_bytes(), flags, 0, 0).map_err(errno)
+            sys::openat2(libc::AT_FDCWD, &HostTarget::guest_cwd(Tid(tid)).path, flags, 0, 0).map_err(errno)
         }
     }
 }

@@ -69,15 +69,20 @@ impl HostTarget {
         if self.magic { under_guest(&self.path) } else { None }
     }
 
+    /// Thread `tid`'s directory `base` itself (its `/proc` magic link).
+    pub fn guest_dir(tid: Tid, base: Base) -> HostTarget {
+        match base {
+            Base::Fd(fd) => HostTarget::guest_fd(tid, fd),
+            Base::Cwd => HostTarget::guest_cwd(tid),
+        }
+    }
+
     /// A name under thread `tid`'s directory `base`, as an identity view names it.
     pub fn under(tid: Tid, base: Base, name: &[u8]) -> HostTarget {
-        let mut path = match base {
-            Base::Fd(fd) => format!("/proc/{}/fd/{fd}/", tid.0),
-            Base::Cwd => format!("/proc/{}/cwd/", tid.0),
-        }
-        .into_bytes();
-        path.extend_from_slice(name);
-        HostTarget { path, magic: true }
+        let mut at = HostTarget::guest_dir(tid, base);
+        at.path.push(b'/');
+        at.path.extend_from_slice(name);
+        at
     }
 
     /// The cwd of thread `tid` (`/proc/TID/cwd`).

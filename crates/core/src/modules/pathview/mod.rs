@@ -330,8 +330,7 @@ impl PathView {
         if path.is_empty() || path[0] == b'/' || matches!(base, Base::Fd(fd) if fd < 0) || path.len() >= viewos_path::PATH_MAX || matches!(first, b"self" | b"thread-self") {
             return None;
         }
-        let dir = HostTarget::under(tid, base, b".");
-        let guest = GuestPath::new(dir.path[..dir.path.len() - 2].to_vec()).ok()?;
+        let guest = GuestPath::new(HostTarget::guest_dir(tid, base).path).ok()?;
         Some((HostTarget::under(tid, base, path).path, guest))
     }
 
