@@ -34,6 +34,19 @@ fn sh_in(user: Option<u32>, dir: &Path, wrapper: &[&str], script: &str) -> Outpu
     c.output().expect("run")
 }
 
+/// `script` run as `user` under Debian's fakeroot and under `viewos -0`, each in a fresh
+/// directory of its own (`NAME-ref`, `NAME-view`); both must succeed. Returns the
+/// directories (for the caller to look at, then remove) and the two outputs.
+fn beside_fakeroot(user: Option<u32>, name: &str, script: &str) -> (PathBuf, PathBuf, String, String) {
+    let a = scratch(&format!("{name}-ref"), user);
+    let b = scratch(&format!("{name}-view"), user);
+    let reference = sh_in(user, &a, &["fakeroot"], script);
+    assert!(reference.status.success(), "fakeroot: {}", text(&reference.stderr));
+    let ours = sh_in(user, &b, &[viewos(), "-0", "--"], script);
+    assert!(ours.status.success(), "viewos -0 as {user:?}: {}", text(&ours.stderr));
+    (a, b, text(&reference.stdout), text(&ours.stdout))
+}
+
 /// The packaging steps: a tree with owners, modes, device nodes, a FIFO, hard and
 /// symbolic links, made with chown, chmod, install -o, mknod and make install DESTDIR=;
 /// then archived by tar, cpio and dpkg-deb, and the .deb extracted again. Prints the
@@ -84,13 +97,7 @@ fn packaging_tools_make_the_same_archives_as_debian_fakeroot() {
         }
     }
     for user in users() {
-        let a = scratch("ref", user);
-        let b = scratch("view", user);
-        let reference = sh_in(user, &a, &["fakeroot"], PACKAGING);
-        assert!(reference.status.success(), "fakeroot: {}", text(&reference.stderr));
-        let ours = sh_in(user, &b, &[viewos(), "-0", "--"], PACKAGING);
-        assert!(ours.status.success(), "viewos -0 as {user:?}: {}", text(&ours.stderr));
-        let (r, o) = (text(&reference.stdout), text(&ours.stdout));
+        let (a, b, r, o) = beside_fakeroot(user, "packaging", PACKAGING);
         // Sanity: the reference did fake something.
         assert!(r.contains("crw-r--r-- root/root") && r.contains("rwsr-xr-x"), "reference:\n{r}");
         let diff: Vec<String> =
@@ -125,18 +132,12 @@ fn chmods_the_monitor_does_not_see_still_show_as_debian_fakeroot_shows_them() {
         return;
     }
     for user in users() {
-        let a = scratch("chmod-ref", user);
-        let b = scratch("chmod-view", user);
-        let reference = sh_in(user, &a, &["fakeroot"], CHMODS);
-        assert!(reference.status.success(), "fakeroot: {}", text(&reference.stderr));
-        let ours = sh_in(user, &b, &[viewos(), "-0", "--"], CHMODS);
-        assert!(ours.status.success(), "viewos -0 as {user:?}: {}", text(&ours.stderr));
+        let (a, b, r, o) = beside_fakeroot(user, "chmod", CHMODS);
         // Declared difference: chown clears the set-ID bits of a group-executable file, for
         // root too (as native Linux does); Debian fakeroot keeps them.
-        let r = text(&reference.stdout);
         assert!(r.contains("\n6755 games regular file\n"), "reference:\n{r}");
         let expected = r.replacen("\n6755 games regular file\n", "\n755 games regular file\n", 1);
-        assert_eq!(text(&ours.stdout), expected, "as {user:?}");
+        assert_eq!(o, expected, "as {user:?}");
         // A plain chmod never stops; one the real file cannot simply have does.
         let stats = |mode: &str| {
             let o = sh_in(user, &b, &[viewos(), "-0", "--stats", "--"], &format!("exec chmod {mode} f"));

@@ -20,6 +20,17 @@ fn tree(tag: &str) -> String {
     dir
 }
 
+/// `DIR/src/w` of a `tree`, filled by `fill`, then handed to `user` with all it holds.
+fn work_dir(d: &str, user: Option<u32>, fill: impl FnOnce(&str)) -> String {
+    let w = format!("{d}/src/w");
+    std::fs::create_dir_all(&w).unwrap();
+    fill(&w);
+    if let Some(uid) = user {
+        assert!(std::process::Command::new("chown").args(["-R", &uid.to_string(), &w]).status().unwrap().success());
+    }
+    w
+}
+
 #[test]
 fn binds_show_host_trees_at_their_destination() {
     for u in users() {
@@ -236,15 +247,12 @@ t("realf", os.O_WRONLY|os.O_TRUNC)
 "#;
     for u in users() {
         let d = tree(&format!("oflags-{}", u.unwrap_or(0)));
-        let w = format!("{d}/src/w");
-        std::fs::create_dir_all(&w).unwrap();
-        std::os::unix::fs::symlink("nowhere", format!("{w}/dang")).unwrap();
-        std::os::unix::fs::symlink("realf", format!("{w}/lnk")).unwrap();
-        std::fs::write(format!("{w}/realf"), "x").unwrap();
-        assert!(std::process::Command::new("mkfifo").arg(format!("{w}/ff")).status().unwrap().success());
-        if let Some(uid) = u {
-            std::process::Command::new("chown").args(["-R", &format!("{uid}"), &w]).status().unwrap();
-        }
+        let w = work_dir(&d, u, |w| {
+            std::os::unix::fs::symlink("nowhere", format!("{w}/dang")).unwrap();
+            std::os::unix::fs::symlink("realf", format!("{w}/lnk")).unwrap();
+            std::fs::write(format!("{w}/realf"), "x").unwrap();
+            assert!(std::process::Command::new("mkfifo").arg(format!("{w}/ff")).status().unwrap().success());
+        });
         let native = command_as(u, py, &["-c", script, &w]).output().unwrap();
         let out = run_as(u, &["-b", &format!("{d}/src:/v"), "--", py, "-c", script, "/v/w"]);
         assert!(text(&native.stdout).contains("File exists"), "{}", text(&native.stdout));
@@ -262,11 +270,7 @@ fn a_renamed_cwd_is_followed() {
 sleep 0.1; cd "$1/a/sub" && mv "$1/a" "$1/b" && touch f && /bin/pwd | sed "s|^$1||" && cd -P .. && /bin/pwd | sed "s|^$1||" && ls && wait && ls sub"#;
     for u in users() {
         let d = tree(&format!("mvcwd-{}", u.unwrap_or(0)));
-        let w = format!("{d}/src/w");
-        std::fs::create_dir_all(&w).unwrap();
-        if let Some(uid) = u {
-            std::process::Command::new("chown").args(["-R", &format!("{uid}"), &w]).status().unwrap();
-        }
+        let w = work_dir(&d, u, |_| {});
         let native = command_as(u, "sh", &["-c", script, "sh", &w]).output().unwrap();
         assert_eq!(text(&native.stdout), "/b/sub\n/b\nsub\n/b/sub\nf\ng\nf\ng\n", "native: {}", text(&native.stderr));
         for view in [vec!["-b".to_string(), format!("{d}/src:/v")], vec!["-r".to_string(), "/".to_string()]] {
@@ -314,12 +318,7 @@ os.waitpid(pid, 0)
 "#;
     for u in users() {
         let d = tree(&format!("fifosig-{}", u.unwrap_or(0)));
-        let w = format!("{d}/src/w");
-        std::fs::create_dir_all(&w).unwrap();
-        assert!(std::process::Command::new("mkfifo").arg(format!("{w}/ff")).status().unwrap().success());
-        if let Some(uid) = u {
-            std::process::Command::new("chown").args(["-R", &format!("{uid}"), &w]).status().unwrap();
-        }
+        let w = work_dir(&d, u, |w| assert!(std::process::Command::new("mkfifo").arg(format!("{w}/ff")).status().unwrap().success()));
         let native = command_as(u, "timeout", &["20", py, "-c", script, &w]).output().unwrap();
         assert_eq!(text(&native.stdout), "interrupted by the handler\nthen opened: b'data' handler ran: [14]\n", "native: {}", text(&native.stderr));
         let vpath = format!("{d}/src:/v");
@@ -341,11 +340,7 @@ ln -L s hl; ln -P s hp; stat -c "%F %h" hl hp; mv dd d2; ls d2; rm -r d2 lk; uma
 ls | sort | tr '\n' ' '; echo; rm -rf ./*"#;
     for u in users() {
         let d = tree(&format!("performed-{}", u.unwrap_or(0)));
-        let w = format!("{d}/src/w");
-        std::fs::create_dir_all(&w).unwrap();
-        if let Some(uid) = u {
-            std::process::Command::new("chown").args([&format!("{uid}"), &w]).status().unwrap();
-        }
+        let w = work_dir(&d, u, |_| {});
         let native = command_as(u, "sh", &["-c", script, "sh", &w]).output().unwrap();
         let out = run_as(u, &["-b", &format!("{d}/src:/v"), "--", "sh", "-c", script, "sh", "/v/w"]);
         assert!(text(&native.stdout).contains("regular file 3"), "{}", text(&native.stdout));
@@ -390,11 +385,7 @@ os.remove("f"); os.remove("s")
 "#;
     for u in users() {
         let d = tree(&format!("xattr-{}", u.unwrap_or(0)));
-        let w = format!("{d}/src/w");
-        std::fs::create_dir_all(&w).unwrap();
-        if let Some(uid) = u {
-            std::process::Command::new("chown").args([&format!("{uid}"), &w]).status().unwrap();
-        }
+        let w = work_dir(&d, u, |_| {});
         let native = command_as(u, py, &["-c", script, &w]).output().unwrap();
         let n = text(&native.stdout);
         if n.contains("set Operation not supported") {
